@@ -1,0 +1,27 @@
+"""`medidash db start|stop|status|url`."""
+
+from __future__ import annotations
+
+import os
+
+from medidash.warehouse.embedded import EmbeddedServer
+
+
+def run(args) -> int:
+    server = EmbeddedServer()
+    if args.action == "start":
+        wh = server.start()
+        print(f"PostgreSQL running on 127.0.0.1:{wh.port}, database {wh.dbname} ({server.dir})")
+    elif args.action == "stop":
+        server.stop()
+        print("PostgreSQL stopped")
+    elif args.action == "status":
+        print(server.status())
+        return 0 if server.running() else 3
+    elif args.action == "url":
+        if os.environ.get("MEDIDASH_DATABASE_URL"):
+            print(os.environ["MEDIDASH_DATABASE_URL"])
+            return 0
+        wh = server.warehouse() if server.running() else server.start()
+        print(wh.url if args.role == "owner" else wh.dashboard_url)
+    return 0

@@ -1,0 +1,85 @@
+"""DDL of the tables MediDash itself writes: `landing.*` (step 3) and `ops.*` (contract section 5).
+
+The `marts` schema is dbt's. Every statement is idempotent, so any stage may call
+`ensure_schema` before it writes.
+"""
+
+from __future__ import annotations
+
+LANDING_TABLES: dict[str, str] = {
+    "procedure_events": """
+        data_year integer not null, npi text not null, state text, zip5 text,
+        hcpcs_code text not null, event_count bigint not null,
+        service_units numeric(20, 3) not null, loaded_at timestamptz not null""",
+    "prescription_events": """
+        data_year integer not null, npi text not null, state text,
+        generic_name text not null, claim_count bigint not null, day_supply bigint not null,
+        drug_cost numeric(20, 2) not null, loaded_at timestamptz not null""",
+    "hcpcs_codes": """
+        data_year integer not null, hcpcs_code text not null, hcpcs_description text,
+        is_drug boolean not null, loaded_at timestamptz not null""",
+    "provider_locations": """
+        data_year integer not null, npi text not null, state text, zip5 text,
+        row_count bigint not null, loaded_at timestamptz not null""",
+    "clinician_rows": """
+        data_year integer not null, npi text not null, specialty text not null,
+        medical_school text not null, practice_id text, practice_name text, state text,
+        zip5 text, row_count bigint not null, loaded_at timestamptz not null""",
+    "hospital_affiliations": """
+        data_year integer not null, npi text not null, facility_ccn text not null,
+        facility_type text, facility_name text, loaded_at timestamptz not null""",
+    "mips_scores": """
+        data_year integer not null, npi text not null, final_mips_score double precision,
+        loaded_at timestamptz not null""",
+}
+
+OPS_DDL = """
+create table if not exists ops.pipeline_runs (
+    run_id text primary key,
+    data_year integer not null,
+    source text not null,
+    started_at timestamptz not null,
+    finished_at timestamptz,
+    status text not null check (status in ('running', 'success', 'failed')),
+    release_fingerprint text,
+    error text
+);
+create table if not exists ops.reconciliation (
+    run_id text not null,
+    dataset text not null,
+    input_rows bigint not null,
+    valid_rows bigint not null,
+    duplicate_rows bigint not null,
+    filtered_rows bigint not null,
+    quarantined_rows bigint not null,
+    events_written bigint,
+    events_expected bigint,
+    primary key (run_id, dataset),
+    check (input_rows = valid_rows + duplicate_rows + filtered_rows + quarantined_rows),
+    check (events_written is not distinct from events_expected)
+);
+create table if not exists ops.quarantine (
+    run_id text not null,
+    dataset text not null,
+    source_file text not null,
+    line_number bigint not null,
+    reason text not null,
+    raw_record text
+);
+create index if not exists quarantine_run_idx on ops.quarantine (run_id, dataset);
+"""
+
+
+def ensure_schema(url: str) -> None:
+    """Create the landing, staging and ops schemas and tables if they are missing."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for schema in ("landing", "staging", "ops", "marts"):
+            conn.execute(f"create schema if not exists {schema}")
+        for table, columns in LANDING_TABLES.items():
+            conn.execute(f"create table if not exists landing.{table} ({columns})")
+            conn.execute(
+                f"create index if not exists {table}_year_idx on landing.{table} (data_year)"
+            )
+        conn.execute(OPS_DDL)
