@@ -40,7 +40,7 @@ test-reliability: install system-deps
 	$(BIN)/python -m pytest -ra tests/reliability -m slow --run-slow
 
 bench: install
-	$(BIN)/medidash bench --scale $${BENCH_SCALE:-0.01}
+	$(BIN)/medidash bench --scale $${BENCH_SCALE:-0.1} --generator-scale $${BENCH_GENERATOR_SCALE:-1}
 
 demo: install
 	$(BIN)/medidash demo

@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--port", type=int, default=8081)
 
     bench = sub.add_parser("bench", help="run the benchmarks and write bench/results/")
-    bench.add_argument("--scale", type=float, default=0.01)
+    bench.add_argument("--scale", type=float, default=0.1, help="pipeline and dashboard scale")
+    bench.add_argument("--generator-scale", type=float, default=1.0)
     bench.add_argument("--only", action="append", help="generator|pipeline|dashboard (repeatable)")
     return parser
 

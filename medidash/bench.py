@@ -1,0 +1,125 @@
+"""`medidash bench` / `make bench`: every benchmark of the project in one run, one report.
+
+Targets live here, never in timed unit tests. Each section is measured in this one run on this
+machine, and the report states the machine, so figures are comparable as ratios.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+from medidash import settings
+
+RESULTS = settings.PROJECT_ROOT / "bench" / "results"
+TARGETS = {
+    "generator_national_seconds": ("generator", "national_seconds_estimate", "<=", 300),
+    "explode_events_per_second": ("pipeline", "explode_events_per_second", ">=", 5_000_000),
+    "explode_speedup_vs_row_copy": ("pipeline", "explode_speedup_vs_row_copy", ">=", 25),
+    "lake_bytes_per_procedure_event": ("pipeline", "lake_bytes_per_procedure_event", "<=", 2.0),
+    "api_p95_ms": ("dashboard", "api_p95_ms", "<=", 50),
+    "callback_p95_ms": ("dashboard", "callback_p95_ms", "<=", 150),
+}
+
+
+def machine() -> dict:
+    cpu = ""
+    if Path("/proc/cpuinfo").exists():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def _dbt_build(database_url: str) -> None:
+    from medidash.orchestration.dbt_env import dbt_command
+
+    subprocess.run(dbt_command(["build"], database_url), check=True)
+
+
+def run(args) -> int:
+    only = set(args.only or ["generator", "pipeline", "dashboard"])
+    workdir = settings.home() / "bench"
+    workdir.mkdir(parents=True, exist_ok=True)
+    report: dict = {
+        "machine": machine(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    report["scale"] = args.scale
+
+    if "generator" in only:
+        from medidash.benchmarks import generator
+
+        report["generator"] = generator.run(args.generator_scale, workdir / "generator")
+    if "pipeline" in only or "dashboard" in only:
+        from medidash.warehouse import resolve_database_url
+
+        url = resolve_database_url(None)
+        os.environ["MEDIDASH_DATABASE_URL"] = url
+        if "pipeline" in only:
+            from medidash.benchmarks import pipeline
+
+            report["pipeline"] = pipeline.run(args.scale, workdir / "pipeline")
+        if "dashboard" in only:
+            from medidash.benchmarks import dashboard
+            from medidash.warehouse import database_url
+
+            started = time.perf_counter()
+            _dbt_build(url)
+            report["dbt_build_seconds"] = round(time.perf_counter() - started, 1)
+            report["dashboard"] = dashboard.run(database_url("dashboard"), n=1000)
+
+    report["targets"] = check_targets(report)
+    write(report)
+    return 0
+
+
+def check_targets(report: dict) -> dict:
+    verdicts = {}
+    for name, (section, key, op, bound) in TARGETS.items():
+        value = report.get(section, {}).get(key)
+        if value is None:
+            continue
+        ok = value <= bound if op == "<=" else value >= bound
+        verdicts[name] = {"value": value, "target": f"{op} {bound}", "met": ok}
+    return verdicts
+
+
+def write(report: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(report, indent=2, default=str))
+    lines = [f"# MediDash benchmark {report['started']}", ""]
+    m = report["machine"]
+    lines += [f"Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, {m['os']}", ""]
+    if report.get("targets"):
+        lines += ["| target | measured | bound | met |", "|---|---|---|---|"]
+        for name, v in report["targets"].items():
+            lines.append(
+                f"| {name} | {v['value']} | {v['target']} | {'yes' if v['met'] else 'NO'} |"
+            )
+        lines.append("")
+    for section in ("generator", "pipeline", "dashboard"):
+        if section in report:
+            lines += [f"## {section}", "", "| figure | value |", "|---|---|"]
+            for key, value in report[section].items():
+                if not isinstance(value, dict | list):
+                    lines.append(f"| {key} | {value} |")
+            lines.append("")
+    text = "\n".join(lines)
+    (RESULTS / f"bench-{stamp}.md").write_text(text)
+    (RESULTS / "latest.md").write_text(text)
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2, default=str))
+    print(text)

@@ -1,0 +1,39 @@
+"""How any MediDash process runs dbt against a warehouse URL: one mapping, used everywhere.
+
+`dbt_project/profiles.yml` reads only `env_var()`s; this module turns a libpq URL into them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from medidash import settings
+
+
+def profile_env(database_url: str) -> dict[str, str]:
+    """The environment variables `profiles.yml` reads, from a postgresql:// URL."""
+    parts = urlsplit(database_url)
+    return {
+        "MEDIDASH_PG_HOST": parts.hostname or "127.0.0.1",
+        "MEDIDASH_PG_PORT": str(parts.port or 5432),
+        "MEDIDASH_PG_USER": unquote(parts.username or ""),
+        "MEDIDASH_PG_PASSWORD": unquote(parts.password or ""),
+        "MEDIDASH_PG_DBNAME": parts.path.lstrip("/") or "medidash",
+        "DO_NOT_TRACK": "1",
+    }
+
+
+def dbt_executable() -> str:
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+
+
+def dbt_command(args: list[str], database_url: str) -> list[str]:
+    """A dbt command line for this project; sets the profile variables in this process's env."""
+    os.environ.update(profile_env(database_url))
+    project = str(settings.DBT_PROJECT_DIR)
+    return [dbt_executable(), *args, "--project-dir", project, "--profiles-dir", project]
