@@ -46,7 +46,8 @@ def machine() -> dict:
 def _dbt_build(database_url: str) -> None:
     from medidash.orchestration.dbt_env import dbt_command
 
-    subprocess.run(dbt_command(["build"], database_url), check=True)
+    command, env = dbt_command(["build"], database_url)
+    subprocess.run(command, env=env, check=True)
 
 
 def run(args) -> int:

@@ -32,8 +32,8 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
-def dbt_command(args: list[str], database_url: str) -> list[str]:
-    """A dbt command line for this project; sets the profile variables in this process's env."""
-    os.environ.update(profile_env(database_url))
+def dbt_command(args: list[str], database_url: str) -> tuple[list[str], dict[str, str]]:
+    """A dbt command line for this project and the environment to run it in."""
     project = str(settings.DBT_PROJECT_DIR)
-    return [dbt_executable(), *args, "--project-dir", project, "--profiles-dir", project]
+    command = [dbt_executable(), *args, "--project-dir", project, "--profiles-dir", project]
+    return command, {**os.environ, **profile_env(database_url)}
