@@ -9,6 +9,13 @@ chunks whatever the scale.
 Dirt, counted in the manifest (contract section 2): exact duplicate rows (copies of valid rows,
 placed at the end of their chunk) and bad rows the ingest must quarantine (wrong field count,
 11-digit NPI, non-numeric or negative count, MIPS score above 100), appended after them.
+
+`manifest.json` holds year, scale, seed, layout and, per file name: dataset, layout, rows (data
+records, header excluded), valid_rows (after quarantine and de-duplication), duplicate_rows,
+bad_rows, bad_rows_by_reason, bad_lines ([{line, reason}], the header being line 1),
+distinct_npis, bytes; for part_b `events_expected` (sum over valid rows of Tot_Bene_Day_Srvcs
+when above 0, else ceil(Tot_Srvcs)); for part_d `events_expected` = `tot_clms` (sum of Tot_Clms).
+Reasons: wrong_field_count, npi_11_digits, non_numeric_count, negative_count, score_out_of_range.
 """
 
 from __future__ import annotations
@@ -120,7 +127,10 @@ def _bad_row(table: pa.Table, layout: cms_layouts.Layout, dataset: str, kind: st
         strings[position[column]] = pa.array([value])
     text = _csv(pa.Table.from_arrays(strings, names=names))
     if kind == "wrong_field_count":
-        text = text.rstrip(b"\n") + b",\n"
+        # odd rows gain a trailing field, even rows lose their last one (no value holds a comma
+        # in the last column of any layout)
+        line = text.rstrip(b"\n")
+        text = (line + b"," if i % 2 else line.rsplit(b",", 1)[0]) + b"\n"
     return text
 
 
