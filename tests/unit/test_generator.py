@@ -293,3 +293,29 @@ def test_cli_run_writes_release(tmp_path, capsys):
     assert "MUP_PHY_R24_P05_V20_D22_Prov_Svc.csv" in _manifest(tmp_path / "rel")["files"]
     bad = argparse.Namespace(out=str(tmp_path / "x"), year=2022, scale=0, seed=5, layout="current")
     assert cli.run(bad) == 2
+
+
+@pytest.mark.parametrize("year", [2018, 2019, 2020, 2021])
+def test_mips_vintage_follows_the_year(year, tmp_path):
+    manifest = generate(tmp_path, year, SMALL, seed=3)
+    entry = manifest["files"]["ec_score_file.csv"]
+    assert entry["layout"] == f"mips_py{year}"
+    header, _ = _read(tmp_path / "ec_score_file.csv")
+    assert cms_layouts.detect(header, "ec_score_file.csv").name == f"mips_py{year}"
+    counts, _, _ = _reconcile(tmp_path / "ec_score_file.csv", entry)
+    assert counts["bad_rows"] == entry["bad_rows"]
+    assert counts["duplicate_rows"] == entry["duplicate_rows"]
+
+
+def test_generator_benchmark_reports_and_cleans_up(tmp_path):
+    from medidash.benchmarks import generator as bench
+
+    figures = bench.run(SMALL, tmp_path)
+    assert set(figures["rows"]) == set(cms_layouts.DATASETS)
+    assert figures["total_rows"] == sum(figures["rows"].values()) > 0
+    # seconds is rounded to 0.01 s in the report, the estimate is not
+    assert figures["national_seconds_estimate"] == pytest.approx(
+        figures["seconds"] / SMALL, abs=0.006 / SMALL
+    )
+    assert figures["peak_rss_mib"] > 0 and figures["mb_per_second"] > 0
+    assert not any(tmp_path.iterdir())
