@@ -121,7 +121,7 @@ def catalog(year: int) -> Catalog:
 
 # ---------------------------------------------------------------- part_b
 
-PART_B_DRAW_MU = 2.3
+PART_B_DRAW_MU = 2.16
 P_BOTH_POS = 0.23
 _CLASS_VOLUME = np.array(
     [{"lab": 2.5, "radiology": 1.6, "ambulance": 0.7, "asc": 1.8, "vaccine": 0.5}.get(c, 1.0)

@@ -227,6 +227,7 @@ def generate(
         raise ValueError("--scale must be positive")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)
     files = release_files(year, layout)
     total = pv.provider_count(scale)
     bounds = pv.chunk_bounds(total)
@@ -271,5 +272,8 @@ def generate(
         "year": year, "scale": scale, "seed": seed, "layout": layout, "providers": total,
         "files": entries,
     }  # fmt: skip
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    # written last and renamed into place: its presence means the release is complete
+    partial = out / "manifest.json.partial"
+    partial.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    partial.replace(out / "manifest.json")
     return manifest
