@@ -184,8 +184,12 @@ def part_b(p: pv.Providers, seed: int, chunk: int, year: int, nine_digit_zip: bo
     us = p.country < 0
     country = pc.if_else(pa.array(us), "US", _choice(COUNTRY, np.maximum(p.country, 0)))
     zip_ = p.zip5_str
-    if nine_digit_zip:  # the old PUF field mixes 5 and 9 digits
+    if nine_digit_zip:
+        # the old PUF field mixes 5 and 9 digits, and some lost their leading zeros on the way
         zip_ = pc.if_else(pa.array(rng.random(p.n) < 0.6), p.zip9_str, p.zip5_str)
+        zip_ = pc.if_else(
+            pa.array(rng.random(p.n) < 0.3), pc.utf8_ltrim(zip_, characters="0"), zip_
+        )
     participating = rng.random(n) < 0.9996
 
     cols = {
