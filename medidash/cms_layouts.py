@@ -393,6 +393,13 @@ LAYOUTS: tuple[Layout, ...] = (
         _physician_compare(display=False),
         optional=("PQRS", "EHR", "MHI"),
     ),
+    # some vintages spell the group name column org_lgl_nm
+    _layout(
+        "clinicians",
+        "clinicians_physician_compare_lgl",
+        [("org_lgl_nm", c) if h == "org_nm" else (h, c) for h, c in _physician_compare(False)],
+        optional=("PQRS", "EHR", "MHI"),
+    ),
     _layout("clinicians", "clinicians_display", _physician_compare(display=True)),
     _layout("affiliations", "affiliations_current", _AFFILIATIONS_CURRENT),
     _layout("part_d", "part_d_current", _PART_D_CURRENT),

@@ -17,6 +17,7 @@ EXPECTED_WIDTH = {
     "part_b_display_2017": 26,
     "clinicians_current": 31,
     "clinicians_physician_compare": 41,
+    "clinicians_physician_compare_lgl": 41,
     "clinicians_display": 38,
     "affiliations_current": 9,
     "part_d_current": 22,
@@ -65,7 +66,7 @@ def test_canonical_vocabulary(lay):
         assert "tot_30day_fills" in names  # optional column, kept when present
     if lay.dataset == "mips":
         core |= {"pac_id"} if lay.name == "mips_py2017" else {"practice_id"}
-    if lay.name in ("clinicians_physician_compare", "clinicians_display"):
+    if lay.name.startswith(("clinicians_physician_compare", "clinicians_display")):
         core |= {f"hosp_afl_ccn_{i}" for i in range(1, 6)}
         core |= {f"hosp_afl_name_{i}" for i in range(1, 6)}
     assert core <= names, core - names
