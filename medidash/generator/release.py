@@ -142,7 +142,7 @@ def render(
     first_chunk: bool,
     duplicate_share: float,
 ) -> tuple[bytes, dict]:
-    """CSV bytes of one chunk (valid rows, then duplicates, then bad rows) and its counts."""  # fmt: skip
+    """CSV bytes of one chunk (valid rows, then duplicates, then bad rows) and its counts."""
     table = _arrange(rows, layout)
     n = table.num_rows
     _, bad_share, kinds = DIRT[dataset]
@@ -222,7 +222,7 @@ def generate(
     layout: str = "current",
     processes: int | None = None,
 ) -> dict:
-    """Write the release into `out` (created) and return the manifest also written there."""  # fmt: skip
+    """Write the release into `out` (created) and return the manifest also written there."""
     if scale <= 0:
         raise ValueError("--scale must be positive")
     out = Path(out)
