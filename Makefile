@@ -31,7 +31,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	cd dbt_project && ../$(BIN)/sqlfluff lint models tests macros analyses
-	$(BIN)/detect-secrets-hook --baseline .secrets.baseline $$(git ls-files)
+	$(BIN)/detect-secrets-hook --baseline .secrets.baseline $$(git ls-files | grep -v -e '^requirements.lock$$' -e '^.secrets.baseline$$')
 
 test: install system-deps lint
 	$(BIN)/python -m pytest -ra tests
