@@ -1,0 +1,60 @@
+with
+
+procedure_events as (
+    select * from {{ ref('stg_landing__procedure_events') }}
+),
+
+practice_members as (
+    select * from {{ ref('int_practice_members') }}
+),
+
+by_state as (
+    select
+        data_year,
+        'state' as geo_level,
+        state as geo_id,
+        hcpcs_code,
+        sum(event_count) as event_count,
+        sum(service_units) as service_units
+    from procedure_events
+    where state is not null
+    group by data_year, state, hcpcs_code
+),
+
+by_zip as (
+    select
+        data_year,
+        'zip' as geo_level,
+        zip5 as geo_id,
+        hcpcs_code,
+        sum(event_count) as event_count,
+        sum(service_units) as service_units
+    from procedure_events
+    where zip5 is not null
+    group by data_year, zip5, hcpcs_code
+),
+
+by_practice as (
+    select
+        procedure_events.data_year,
+        'practice' as geo_level,
+        practice_members.practice_id as geo_id,
+        procedure_events.hcpcs_code,
+        sum(procedure_events.event_count) as event_count,
+        sum(procedure_events.service_units) as service_units
+    from procedure_events
+    inner join practice_members
+        on procedure_events.data_year = practice_members.data_year
+        and procedure_events.npi = practice_members.npi
+    group by procedure_events.data_year, practice_members.practice_id, procedure_events.hcpcs_code
+),
+
+final as (
+    select * from by_state
+    union all
+    select * from by_zip
+    union all
+    select * from by_practice
+)
+
+select * from final

@@ -1,0 +1,117 @@
+{{ config(post_hook=["{{ geo_index() }}", "{{ practice_name_index() }}"]) }}
+
+with
+
+procedures_by_geo as (
+    select * from {{ ref('int_procedure_events_by_geo') }}
+),
+
+prescriptions_by_geo as (
+    select * from {{ ref('int_prescription_events_by_geo') }}
+),
+
+clinician_geographies as (
+    select * from {{ ref('int_clinician_geographies') }}
+),
+
+clinician_profiles as (
+    select * from {{ ref('int_clinician_profiles') }}
+),
+
+provider_locations as (
+    select * from {{ ref('stg_landing__provider_locations') }}
+),
+
+practices as (
+    select * from {{ ref('int_practices') }}
+),
+
+zip_states as (
+    select * from {{ ref('int_zip_states') }}
+),
+
+geographies as (
+    select data_year, geo_level, geo_id from procedures_by_geo
+    union
+    select data_year, geo_level, geo_id from prescriptions_by_geo
+    union
+    select data_year, geo_level, geo_id from clinician_geographies
+    union
+    select data_year, 'state' as geo_level, state as geo_id
+    from provider_locations
+    where state is not null
+    union
+    select data_year, 'zip' as geo_level, zip5 as geo_id
+    from provider_locations
+    where zip5 is not null
+),
+
+procedure_totals as (
+    select data_year, geo_level, geo_id, sum(event_count) as procedure_events
+    from procedures_by_geo
+    group by data_year, geo_level, geo_id
+),
+
+prescription_totals as (
+    select data_year, geo_level, geo_id, sum(claim_count) as prescription_claims
+    from prescriptions_by_geo
+    group by data_year, geo_level, geo_id
+),
+
+clinician_totals as (
+    select
+        clinician_geographies.data_year,
+        clinician_geographies.geo_level,
+        clinician_geographies.geo_id,
+        count(*) as clinician_count,
+        avg(clinician_profiles.final_mips_score) as avg_mips_score
+    from clinician_geographies
+    inner join clinician_profiles
+        on clinician_geographies.data_year = clinician_profiles.data_year
+        and clinician_geographies.npi = clinician_profiles.npi
+    group by clinician_geographies.data_year, clinician_geographies.geo_level, clinician_geographies.geo_id
+),
+
+final as (
+    select
+        geographies.data_year,
+        geographies.geo_level,
+        geographies.geo_id,
+        case
+            when geographies.geo_level = 'practice'
+                then coalesce(practices.practice_name, geographies.geo_id)
+            else geographies.geo_id
+        end as display_name,
+        case geographies.geo_level
+            when 'state' then geographies.geo_id
+            when 'zip' then zip_states.state
+            else practices.state
+        end as state,
+        coalesce(clinician_totals.clinician_count, 0) as clinician_count,
+        coalesce(procedure_totals.procedure_events, 0) as procedure_events,
+        coalesce(prescription_totals.prescription_claims, 0) as prescription_claims,
+        clinician_totals.avg_mips_score
+    from geographies
+    left join procedure_totals
+        on geographies.data_year = procedure_totals.data_year
+        and geographies.geo_level = procedure_totals.geo_level
+        and geographies.geo_id = procedure_totals.geo_id
+    left join prescription_totals
+        on geographies.data_year = prescription_totals.data_year
+        and geographies.geo_level = prescription_totals.geo_level
+        and geographies.geo_id = prescription_totals.geo_id
+    left join clinician_totals
+        on geographies.data_year = clinician_totals.data_year
+        and geographies.geo_level = clinician_totals.geo_level
+        and geographies.geo_id = clinician_totals.geo_id
+    left join practices
+        on geographies.geo_level = 'practice'
+        and geographies.data_year = practices.data_year
+        and geographies.geo_id = practices.practice_id
+    left join zip_states
+        on geographies.geo_level = 'zip'
+        and geographies.data_year = zip_states.data_year
+        and geographies.geo_id = zip_states.zip5
+)
+
+select * from final

@@ -1,0 +1,27 @@
+{{ config(post_hook=["{{ geo_index() }}"]) }}
+
+with
+
+events_by_geo as (
+    select * from {{ ref('int_prescription_events_by_geo') }}
+),
+
+final as (
+    select
+        data_year,
+        geo_level,
+        geo_id,
+        generic_name,
+        claim_count,
+        day_supply,
+        round(drug_cost, 2) as drug_cost,
+        round(
+            100.0 * claim_count / nullif(
+                sum(claim_count) over (partition by data_year, geo_level, geo_id), 0
+            ),
+            6
+        ) as pct_of_geo
+    from events_by_geo
+)
+
+select * from final

@@ -1,0 +1,48 @@
+{{ config(post_hook=["{{ geo_index() }}"]) }}
+
+with
+
+events_by_geo as (
+    select * from {{ ref('int_procedure_events_by_geo') }}
+),
+
+hcpcs_codes as (
+    select * from {{ ref('stg_landing__hcpcs_codes') }}
+),
+
+described as (
+    select
+        events_by_geo.data_year,
+        events_by_geo.geo_level,
+        events_by_geo.geo_id,
+        events_by_geo.hcpcs_code,
+        hcpcs_codes.hcpcs_description,
+        coalesce(hcpcs_codes.is_drug, false) as is_drug,
+        events_by_geo.event_count,
+        events_by_geo.service_units
+    from events_by_geo
+    left join hcpcs_codes
+        on events_by_geo.data_year = hcpcs_codes.data_year
+        and events_by_geo.hcpcs_code = hcpcs_codes.hcpcs_code
+),
+
+final as (
+    select
+        data_year,
+        geo_level,
+        geo_id,
+        hcpcs_code,
+        hcpcs_description,
+        is_drug,
+        event_count,
+        service_units,
+        round(
+            100.0 * event_count / nullif(
+                sum(event_count) over (partition by data_year, geo_level, geo_id, is_drug), 0
+            ),
+            6
+        ) as pct_of_geo
+    from described
+)
+
+select * from final
