@@ -30,7 +30,7 @@ lock:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	cd dbt_project && ../$(BIN)/sqlfluff lint models tests macros analyses
+	eval "$$($(BIN)/python -m medidash.orchestration.dbt_env)" && cd dbt_project && ../$(BIN)/sqlfluff lint models tests macros analyses
 	$(BIN)/detect-secrets-hook --baseline .secrets.baseline $$(git ls-files | grep -v -e '^requirements.lock$$' -e '^.secrets.baseline$$')
 
 test: install system-deps lint

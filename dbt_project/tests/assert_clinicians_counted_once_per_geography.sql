@@ -7,23 +7,50 @@ clinician_rows as (
 ),
 
 expected as (
-    select data_year, 'state' as geo_level, state as geo_id, count(distinct npi) as clinicians
-    from clinician_rows where state is not null group by data_year, state
+    select
+        data_year,
+        'state' as geo_level,
+        state as geo_id,
+        count(distinct npi) as clinicians
+    from clinician_rows
+    where state is not null
+    group by data_year, state
     union all
-    select data_year, 'zip', zip5, count(distinct npi)
-    from clinician_rows where zip5 is not null group by data_year, zip5
+    select
+        data_year,
+        'zip' as geo_level,
+        zip5,
+        count(distinct npi) as clinicians
+    from clinician_rows
+    where zip5 is not null
+    group by data_year, zip5
     union all
-    select data_year, 'practice', practice_id, count(distinct npi)
-    from clinician_rows where practice_id is not null group by data_year, practice_id
+    select
+        data_year,
+        'practice' as geo_level,
+        practice_id,
+        count(distinct npi) as clinicians
+    from clinician_rows
+    where practice_id is not null
+    group by data_year, practice_id
 ),
 
 actual as (
-    select data_year, geo_level, geo_id, sum(clinician_count) as clinicians
+    select
+        data_year,
+        geo_level,
+        geo_id,
+        sum(clinician_count) as clinicians
     from {{ ref('specialty_counts') }}
     group by data_year, geo_level, geo_id
 )
 
-select *
+select
+    data_year,
+    geo_level,
+    geo_id,
+    expected.clinicians as expected_clinicians,
+    actual.clinicians as actual_clinicians
 from expected
 full outer join actual using (data_year, geo_level, geo_id)
 where expected.clinicians is distinct from actual.clinicians

@@ -6,32 +6,56 @@ summary as (
 ),
 
 procedures as (
-    select data_year, geo_level, geo_id, sum(event_count) as total
-    from {{ ref('procedure_counts') }} group by data_year, geo_level, geo_id
+    select
+        data_year,
+        geo_level,
+        geo_id,
+        sum(event_count) as total
+    from {{ ref('procedure_counts') }}
+    group by data_year, geo_level, geo_id
 ),
 
 prescriptions as (
-    select data_year, geo_level, geo_id, sum(claim_count) as total
-    from {{ ref('prescription_counts') }} group by data_year, geo_level, geo_id
+    select
+        data_year,
+        geo_level,
+        geo_id,
+        sum(claim_count) as total
+    from {{ ref('prescription_counts') }}
+    group by data_year, geo_level, geo_id
 ),
 
 specialties as (
-    select data_year, geo_level, geo_id, sum(clinician_count) as total
-    from {{ ref('specialty_counts') }} group by data_year, geo_level, geo_id
+    select
+        data_year,
+        geo_level,
+        geo_id,
+        sum(clinician_count) as total
+    from {{ ref('specialty_counts') }}
+    group by data_year, geo_level, geo_id
 ),
 
 schools as (
-    select data_year, geo_level, geo_id, sum(clinician_count) as total
-    from {{ ref('medical_school_counts') }} group by data_year, geo_level, geo_id
+    select
+        data_year,
+        geo_level,
+        geo_id,
+        sum(clinician_count) as total
+    from {{ ref('medical_school_counts') }}
+    group by data_year, geo_level, geo_id
 )
 
-select summary.data_year, summary.geo_level, summary.geo_id
+select
+    summary.data_year,
+    summary.geo_level,
+    summary.geo_id
 from summary
 left join procedures using (data_year, geo_level, geo_id)
 left join prescriptions using (data_year, geo_level, geo_id)
 left join specialties using (data_year, geo_level, geo_id)
 left join schools using (data_year, geo_level, geo_id)
-where summary.procedure_events <> coalesce(procedures.total, 0)
+where
+    summary.procedure_events <> coalesce(procedures.total, 0)
     or summary.prescription_claims <> coalesce(prescriptions.total, 0)
     or summary.clinician_count <> coalesce(specialties.total, 0)
     or summary.clinician_count <> coalesce(schools.total, 0)

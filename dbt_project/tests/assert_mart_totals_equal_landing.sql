@@ -14,45 +14,77 @@ prescriber_zips as (
 ),
 
 expected as (
-    select data_year, 'state' as geo_level, 'procedures' as measure, sum(event_count) as total
-    from landing_procedures where state is not null group by data_year
+    select
+        data_year,
+        'state' as geo_level,
+        'procedures' as measure,
+        sum(event_count) as total
+    from landing_procedures
+    where state is not null
+    group by data_year
     union all
-    select data_year, 'zip', 'procedures', sum(event_count)
-    from landing_procedures where zip5 is not null group by data_year
+    select
+        data_year,
+        'zip' as geo_level,
+        'procedures' as measure,
+        sum(event_count) as total
+    from landing_procedures
+    where zip5 is not null
+    group by data_year
     union all
-    select data_year, 'state', 'claims', sum(claim_count)
-    from landing_prescriptions where state is not null group by data_year
+    select
+        data_year,
+        'state' as geo_level,
+        'claims' as measure,
+        sum(claim_count) as total
+    from landing_prescriptions
+    where state is not null
+    group by data_year
     union all
-    select landing_prescriptions.data_year, 'zip', 'claims', sum(landing_prescriptions.claim_count)
+    select
+        landing_prescriptions.data_year,
+        'zip' as geo_level,
+        'claims' as measure,
+        sum(landing_prescriptions.claim_count) as total
     from landing_prescriptions
     inner join prescriber_zips
-        on landing_prescriptions.data_year = prescriber_zips.data_year
-        and landing_prescriptions.npi = prescriber_zips.npi
+        on
+            landing_prescriptions.data_year = prescriber_zips.data_year
+            and landing_prescriptions.npi = prescriber_zips.npi
     where prescriber_zips.zip5 is not null
     group by landing_prescriptions.data_year
 ),
 
 actual as (
-    select data_year, geo_level, 'procedures' as measure, sum(event_count) as total
+    select
+        data_year,
+        geo_level,
+        'procedures' as measure,
+        sum(event_count) as total
     from {{ ref('procedure_counts') }}
     where geo_level in ('state', 'zip')
     group by data_year, geo_level
     union all
-    select data_year, geo_level, 'claims', sum(claim_count)
+    select
+        data_year,
+        geo_level,
+        'claims' as measure,
+        sum(claim_count) as total
     from {{ ref('prescription_counts') }}
     where geo_level in ('state', 'zip')
     group by data_year, geo_level
 )
 
 select
+    expected.total as expected_total,
+    actual.total as actual_total,
     coalesce(expected.data_year, actual.data_year) as data_year,
     coalesce(expected.geo_level, actual.geo_level) as geo_level,
-    coalesce(expected.measure, actual.measure) as measure,
-    expected.total as expected_total,
-    actual.total as actual_total
+    coalesce(expected.measure, actual.measure) as measure
 from expected
 full outer join actual
-    on expected.data_year = actual.data_year
-    and expected.geo_level = actual.geo_level
-    and expected.measure = actual.measure
+    on
+        expected.data_year = actual.data_year
+        and expected.geo_level = actual.geo_level
+        and expected.measure = actual.measure
 where expected.total is distinct from actual.total

@@ -2,22 +2,46 @@
 with
 
 groups as (
-    select 'procedure_counts' as mart, data_year, geo_level, geo_id, is_drug::text as part,
+    select
+        'procedure_counts' as mart,
+        data_year,
+        geo_level,
+        geo_id,
+        is_drug::text as part,
         sum(pct_of_geo) as total
     from {{ ref('procedure_counts') }}
     group by data_year, geo_level, geo_id, is_drug
     union all
-    select 'prescription_counts', data_year, geo_level, geo_id, '', sum(pct_of_geo)
+    select
+        'prescription_counts' as mart,
+        data_year,
+        geo_level,
+        geo_id,
+        '' as part,
+        sum(pct_of_geo) as total
     from {{ ref('prescription_counts') }}
     group by data_year, geo_level, geo_id
     union all
-    select 'specialty_counts', data_year, geo_level, geo_id, '', sum(pct_of_geo)
+    select
+        'specialty_counts' as mart,
+        data_year,
+        geo_level,
+        geo_id,
+        '' as part,
+        sum(pct_of_geo) as total
     from {{ ref('specialty_counts') }}
     group by data_year, geo_level, geo_id
     union all
-    select 'medical_school_counts', data_year, geo_level, geo_id, '', sum(pct_of_geo)
+    select
+        'medical_school_counts' as mart,
+        data_year,
+        geo_level,
+        geo_id,
+        '' as part,
+        sum(pct_of_geo) as total
     from {{ ref('medical_school_counts') }}
     group by data_year, geo_level, geo_id
 )
 
-select * from groups where abs(total - 100) > 0.01
+select * from groups
+where abs(total - 100) > 0.01

@@ -37,3 +37,15 @@ def dbt_command(args: list[str], database_url: str) -> tuple[list[str], dict[str
     project = str(settings.DBT_PROJECT_DIR)
     command = [dbt_executable(), *args, "--project-dir", project, "--profiles-dir", project]
     return command, {**os.environ, **profile_env(database_url)}
+
+
+if __name__ == "__main__":
+    # `eval "$(python -m medidash.orchestration.dbt_env)"`: the profile variables of the
+    # warehouse (MEDIDASH_DATABASE_URL, else the embedded server), for tools that run dbt's
+    # compiler outside MediDash, such as sqlfluff's dbt templater in `make lint`.
+    import shlex
+
+    from medidash.warehouse import resolve_database_url
+
+    for key, value in profile_env(resolve_database_url()).items():
+        print(f"export {key}={shlex.quote(value)}")

@@ -9,15 +9,27 @@ practice_members as (
 ),
 
 final as (
-    select data_year, 'state' as geo_level, state as geo_id, npi
+    select
+        data_year,
+        'state' as geo_level,
+        state as geo_id,
+        npi
     from clinician_rows
     where state is not null
     union
-    select data_year, 'zip' as geo_level, zip5 as geo_id, npi
+    select
+        data_year,
+        'zip' as geo_level,
+        zip5 as geo_id,
+        npi
     from clinician_rows
     where zip5 is not null
     union
-    select data_year, 'practice' as geo_level, practice_id as geo_id, npi
+    select
+        data_year,
+        'practice' as geo_level,
+        practice_id as geo_id,
+        npi
     from practice_members
 )
 

@@ -9,13 +9,21 @@ mips_scores as (
 ),
 
 specialty_weights as (
-    select data_year, npi, specialty, sum(row_count) as weight
+    select
+        data_year,
+        npi,
+        specialty,
+        sum(row_count) as weight
     from clinician_rows
     group by data_year, npi, specialty
 ),
 
 school_weights as (
-    select data_year, npi, medical_school, sum(row_count) as weight
+    select
+        data_year,
+        npi,
+        medical_school,
+        sum(row_count) as weight
     from clinician_rows
     group by data_year, npi, medical_school
 ),

@@ -5,7 +5,10 @@ clinician_rows as (
 ),
 
 final as (
-    select distinct data_year, practice_id, npi
+    select distinct
+        data_year,
+        practice_id,
+        npi
     from clinician_rows
     where practice_id is not null
 )

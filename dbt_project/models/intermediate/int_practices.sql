@@ -6,31 +6,48 @@ clinician_rows as (
 ),
 
 name_weights as (
-    select data_year, practice_id, practice_name, sum(row_count) as weight
+    select
+        data_year,
+        practice_id,
+        practice_name,
+        sum(row_count) as weight
     from clinician_rows
     where nullif(trim(practice_name), '') is not null
     group by data_year, practice_id, practice_name
 ),
 
 state_weights as (
-    select data_year, practice_id, state, sum(row_count) as weight
+    select
+        data_year,
+        practice_id,
+        state,
+        sum(row_count) as weight
     from clinician_rows
     where state is not null
     group by data_year, practice_id, state
 ),
 
 practices as (
-    select distinct data_year, practice_id from clinician_rows
+    select distinct
+        data_year,
+        practice_id
+    from clinician_rows
 ),
 
 names as (
-    select data_year, practice_id, {{ most_frequent('practice_name', 'weight') }} as practice_name
+    select
+        data_year,
+        practice_id,
+        {{ most_frequent('practice_name', 'weight') }} as practice_name
     from name_weights
     group by data_year, practice_id
 ),
 
 states as (
-    select data_year, practice_id, {{ most_frequent('state', 'weight') }} as state
+    select
+        data_year,
+        practice_id,
+        {{ most_frequent('state', 'weight') }} as state
     from state_weights
     group by data_year, practice_id
 ),

@@ -37,8 +37,9 @@ by_zip as (
         sum(prescription_events.drug_cost) as drug_cost
     from prescription_events
     inner join prescriber_zips
-        on prescription_events.data_year = prescriber_zips.data_year
-        and prescription_events.npi = prescriber_zips.npi
+        on
+            prescription_events.data_year = prescriber_zips.data_year
+            and prescription_events.npi = prescriber_zips.npi
     where prescriber_zips.zip5 is not null
     group by prescription_events.data_year, prescriber_zips.zip5, prescription_events.generic_name
 ),
@@ -54,8 +55,9 @@ by_practice as (
         sum(prescription_events.drug_cost) as drug_cost
     from prescription_events
     inner join practice_members
-        on prescription_events.data_year = practice_members.data_year
-        and prescription_events.npi = practice_members.npi
+        on
+            prescription_events.data_year = practice_members.data_year
+            and prescription_events.npi = practice_members.npi
     group by
         prescription_events.data_year,
         practice_members.practice_id,

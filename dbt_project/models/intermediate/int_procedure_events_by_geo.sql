@@ -44,8 +44,9 @@ by_practice as (
         sum(procedure_events.service_units) as service_units
     from procedure_events
     inner join practice_members
-        on procedure_events.data_year = practice_members.data_year
-        and procedure_events.npi = practice_members.npi
+        on
+            procedure_events.data_year = practice_members.data_year
+            and procedure_events.npi = practice_members.npi
     group by procedure_events.data_year, practice_members.practice_id, procedure_events.hcpcs_code
 ),
 

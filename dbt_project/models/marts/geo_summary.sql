@@ -31,29 +31,55 @@ zip_states as (
 ),
 
 geographies as (
-    select data_year, geo_level, geo_id from procedures_by_geo
+    select
+        data_year,
+        geo_level,
+        geo_id
+    from procedures_by_geo
     union
-    select data_year, geo_level, geo_id from prescriptions_by_geo
+    select
+        data_year,
+        geo_level,
+        geo_id
+    from prescriptions_by_geo
     union
-    select data_year, geo_level, geo_id from clinician_geographies
+    select
+        data_year,
+        geo_level,
+        geo_id
+    from clinician_geographies
     union
-    select data_year, 'state' as geo_level, state as geo_id
+    select
+        data_year,
+        'state' as geo_level,
+        state as geo_id
     from provider_locations
     where state is not null
     union
-    select data_year, 'zip' as geo_level, zip5 as geo_id
+    select
+        data_year,
+        'zip' as geo_level,
+        zip5 as geo_id
     from provider_locations
     where zip5 is not null
 ),
 
 procedure_totals as (
-    select data_year, geo_level, geo_id, sum(event_count) as procedure_events
+    select
+        data_year,
+        geo_level,
+        geo_id,
+        sum(event_count) as procedure_events
     from procedures_by_geo
     group by data_year, geo_level, geo_id
 ),
 
 prescription_totals as (
-    select data_year, geo_level, geo_id, sum(claim_count) as prescription_claims
+    select
+        data_year,
+        geo_level,
+        geo_id,
+        sum(claim_count) as prescription_claims
     from prescriptions_by_geo
     group by data_year, geo_level, geo_id
 ),
@@ -67,8 +93,9 @@ clinician_totals as (
         avg(clinician_profiles.final_mips_score) as avg_mips_score
     from clinician_geographies
     inner join clinician_profiles
-        on clinician_geographies.data_year = clinician_profiles.data_year
-        and clinician_geographies.npi = clinician_profiles.npi
+        on
+            clinician_geographies.data_year = clinician_profiles.data_year
+            and clinician_geographies.npi = clinician_profiles.npi
     group by clinician_geographies.data_year, clinician_geographies.geo_level, clinician_geographies.geo_id
 ),
 
@@ -77,6 +104,7 @@ final as (
         geographies.data_year,
         geographies.geo_level,
         geographies.geo_id,
+        clinician_totals.avg_mips_score,
         case
             when geographies.geo_level = 'practice'
                 then coalesce(practices.practice_name, geographies.geo_id)
@@ -89,29 +117,33 @@ final as (
         end as state,
         coalesce(clinician_totals.clinician_count, 0) as clinician_count,
         coalesce(procedure_totals.procedure_events, 0) as procedure_events,
-        coalesce(prescription_totals.prescription_claims, 0) as prescription_claims,
-        clinician_totals.avg_mips_score
+        coalesce(prescription_totals.prescription_claims, 0) as prescription_claims
     from geographies
     left join procedure_totals
-        on geographies.data_year = procedure_totals.data_year
-        and geographies.geo_level = procedure_totals.geo_level
-        and geographies.geo_id = procedure_totals.geo_id
+        on
+            geographies.data_year = procedure_totals.data_year
+            and geographies.geo_level = procedure_totals.geo_level
+            and geographies.geo_id = procedure_totals.geo_id
     left join prescription_totals
-        on geographies.data_year = prescription_totals.data_year
-        and geographies.geo_level = prescription_totals.geo_level
-        and geographies.geo_id = prescription_totals.geo_id
+        on
+            geographies.data_year = prescription_totals.data_year
+            and geographies.geo_level = prescription_totals.geo_level
+            and geographies.geo_id = prescription_totals.geo_id
     left join clinician_totals
-        on geographies.data_year = clinician_totals.data_year
-        and geographies.geo_level = clinician_totals.geo_level
-        and geographies.geo_id = clinician_totals.geo_id
+        on
+            geographies.data_year = clinician_totals.data_year
+            and geographies.geo_level = clinician_totals.geo_level
+            and geographies.geo_id = clinician_totals.geo_id
     left join practices
-        on geographies.geo_level = 'practice'
-        and geographies.data_year = practices.data_year
-        and geographies.geo_id = practices.practice_id
+        on
+            geographies.geo_level = 'practice'
+            and geographies.data_year = practices.data_year
+            and geographies.geo_id = practices.practice_id
     left join zip_states
-        on geographies.geo_level = 'zip'
-        and geographies.data_year = zip_states.data_year
-        and geographies.geo_id = zip_states.zip5
+        on
+            geographies.geo_level = 'zip'
+            and geographies.data_year = zip_states.data_year
+            and geographies.geo_id = zip_states.zip5
 )
 
 select * from final

@@ -30,8 +30,9 @@ member_affiliations as (
         count(distinct practice_members.npi) as clinician_count
     from practice_members
     inner join affiliations
-        on practice_members.data_year = affiliations.data_year
-        and practice_members.npi = affiliations.npi
+        on
+            practice_members.data_year = affiliations.data_year
+            and practice_members.npi = affiliations.npi
     group by practice_members.data_year, practice_members.practice_id, affiliations.facility_ccn
 ),
 
@@ -45,8 +46,9 @@ final as (
         member_affiliations.clinician_count
     from member_affiliations
     inner join facilities
-        on member_affiliations.data_year = facilities.data_year
-        and member_affiliations.facility_ccn = facilities.facility_ccn
+        on
+            member_affiliations.data_year = facilities.data_year
+            and member_affiliations.facility_ccn = facilities.facility_ccn
 )
 
 select * from final

@@ -19,8 +19,9 @@ counted as (
         count(*) as clinician_count
     from clinician_geographies
     inner join clinician_profiles
-        on clinician_geographies.data_year = clinician_profiles.data_year
-        and clinician_geographies.npi = clinician_profiles.npi
+        on
+            clinician_geographies.data_year = clinician_profiles.data_year
+            and clinician_geographies.npi = clinician_profiles.npi
     group by
         clinician_geographies.data_year,
         clinician_geographies.geo_level,

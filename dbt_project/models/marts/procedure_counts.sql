@@ -17,13 +17,14 @@ described as (
         events_by_geo.geo_id,
         events_by_geo.hcpcs_code,
         hcpcs_codes.hcpcs_description,
-        coalesce(hcpcs_codes.is_drug, false) as is_drug,
         events_by_geo.event_count,
-        events_by_geo.service_units
+        events_by_geo.service_units,
+        coalesce(hcpcs_codes.is_drug, false) as is_drug
     from events_by_geo
     left join hcpcs_codes
-        on events_by_geo.data_year = hcpcs_codes.data_year
-        and events_by_geo.hcpcs_code = hcpcs_codes.hcpcs_code
+        on
+            events_by_geo.data_year = hcpcs_codes.data_year
+            and events_by_geo.hcpcs_code = hcpcs_codes.hcpcs_code
 ),
 
 final as (
