@@ -1,0 +1,350 @@
+"""A hand-made tiny release, every mart value worked out by hand.
+
+The release is written here in the real CMS headers (with a duplicate row, quarantined rows, a
+tie in specialties and in HCPCS descriptions, blank and zero bene-day counts, fractional
+services, an unpadded CCN, a prescriber with no Part B rows and one with no ZIP at all), then
+taken through the three Spark steps and dbt into a real PostgreSQL. The expected values below
+were computed by hand from the rows, following the contract; the comments show the arithmetic.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from medidash.cms_layouts import layout
+from medidash.warehouse import EmbeddedServer
+from tests.reliability import harness as h
+
+YEAR = 2023
+A, B, C, D, E, F = (
+    "1111111111",
+    "2222222222",
+    "3333333333",
+    "4444444444",
+    "5555555555",
+    "6666666666",
+)
+P1, P2 = "0840459889", "0000000123"
+
+
+def write(path, layout_name, rows):
+    lay = layout(layout_name)
+    canon = {c: i for i, c in enumerate(lay.canonical) if c}
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(lay.headers)
+        for row in rows:
+            line = [""] * len(lay.headers)
+            for key, value in row.items():
+                line[canon[key]] = value
+            out.writerow(line)
+
+
+def pb(npi, state, zip_, code, desc, drug, pos, benes, srvcs, bene_days):
+    return dict(
+        npi=npi,
+        state=state,
+        zip=zip_,
+        hcpcs_code=code,
+        hcpcs_description=desc,
+        hcpcs_drug_ind=drug,
+        place_of_service=pos,
+        tot_benes=benes,
+        tot_srvcs=srvcs,
+        tot_bene_day_srvcs=bene_days,
+        provider_type="Internal Medicine",
+        country="US",
+    )
+
+
+PART_B = [
+    pb(A, "CA", "94110", "99213", "Office visit 15", "N", "O", "20", "30", "25"),  # 25 events
+    pb(A, "CA", "94110", "99213", "Office visit 15", "N", "F", "11", "12.5", ""),  # ceil 12.5=13
+    pb(A, "CA", "94110", "j1100 ", "Dexamethasone 1mg", "Y", "O", "15", "400", "18"),  # 18
+    pb(B, "CA", "94110", "99213", "Office visit typ 15", "N", "O", "12", "14", "14"),  # 14
+    pb(B, "CA", "94110", "0002A", "Covid vaccine admin", "N", "O", "30", "30", "0"),  # 0 → 30
+    pb(C, "NY", "10001", "99213", "Office visit 15", "N", "O", "11", "11", "11"),  # 11
+    pb(C, "NY", "10001", "J1100", "Dexamethasone 1 mg", "Y", "F", "11", "50", "12"),  # 12
+    pb(C, "NY", "10001", "99213", "Office visit 15", "N", "O", "11", "11", "11"),  # duplicate
+    pb("123", "NY", "10001", "99214", "Office visit 25", "N", "O", "11", "11", "11"),  # bad NPI
+]
+
+
+def cl(npi, spec, school, practice_id, practice_name, state, zip_, address):
+    return dict(
+        npi=npi,
+        specialty=spec,
+        medical_school=school,
+        practice_id=practice_id,
+        practice_name=practice_name,
+        state=state,
+        zip=zip_,
+        address_line_1=address,
+    )
+
+
+CLINICIANS = [
+    cl(A, "INTERNAL MEDICINE", "STANFORD", P1, "BAY CLINIC", "CA", "941101234", "1 Main"),
+    cl(A, "family  practice ", "STANFORD", P2, "CITY GROUP", "NY", "10001", "9 Broad"),
+    cl(B, "INTERNAL MEDICINE", "", P1, "Bay Clinic", "CA", "94110", "1 Main"),
+    cl(B, "INTERNAL MEDICINE", "", P1, "BAY CLINIC", "CA", "94110", "2 Side"),
+    cl(
+        C,
+        "CARDIOVASCULAR DISEASE (CARDIOLOGY)",
+        "OTHER",
+        P2,
+        "CITY GROUP",
+        "NY",
+        "10001",
+        "9 Broad",
+    ),
+    cl(D, "NURSE PRACTITIONER", "OTHER", "", "", "MA", "021341111", "5 Elm"),
+    cl(F, "", "UNIVERSIDAD DE PUERTO RICO", "", "", "PR", "901", "7 Sol"),
+    cl(
+        C,
+        "CARDIOVASCULAR DISEASE (CARDIOLOGY)",
+        "OTHER",
+        P2,
+        "CITY GROUP",
+        "NY",
+        "10001",
+        "9 Broad",
+    ),
+]
+
+
+def pd(npi, state, brand, generic, claims, days, cost, benes):
+    return dict(
+        npi=npi,
+        state=state,
+        brand_name=brand,
+        generic_name=generic,
+        tot_clms=claims,
+        tot_day_suply=days,
+        tot_drug_cst=cost,
+        tot_benes=benes,
+    )
+
+
+PART_D = [
+    pd(A, "CA", "Lipitor", "Atorvastatin Calcium", "20", "600", "250.50", "12"),
+    pd(A, "CA", "Atorvastatin Calcium", "Atorvastatin  calcium", "30", "900", "90.30", ""),
+    pd(D, "MA", "Synthroid", "Levothyroxine Sodium", "15", "450", "30.00", ""),
+    pd(E, "TX", "Metformin Hcl", "Metformin Hcl", "40", "1200", "80.00", "13"),
+    pd(C, "NY", "Lipitor", "Atorvastatin Calcium", "11", "330", "100.00", ""),
+    pd(A, "CA", "X", "Y", "abc", "10", "1.00", ""),  # non-numeric claims: quarantined
+]
+
+MIPS = [
+    dict(npi=A, practice_id=P1, final_mips_score="80"),
+    dict(npi=A, practice_id=P2, final_mips_score="90"),
+    dict(npi=B, practice_id=P1, final_mips_score="N/A"),
+    dict(npi=C, practice_id=P2, final_mips_score="70"),
+    dict(npi=C, practice_id=P1, final_mips_score="150"),  # out of range: quarantined
+    dict(npi=C, practice_id=P2, final_mips_score="70"),  # duplicate
+]
+
+AFFILIATIONS = [
+    dict(npi=A, facility_type="Hospital", facility_ccn="50001"),  # padded to 050001
+    dict(npi=B, facility_type="Hospital", facility_ccn="050001"),
+    dict(npi=C, facility_type="Skilled nursing facility", facility_ccn="335678"),
+    dict(npi=A, facility_type="Skilled nursing facility", facility_ccn="335678"),
+]
+
+
+@pytest.fixture(scope="module")
+def marts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hand")
+    release = root / "release"
+    release.mkdir()
+    write(release / "partb.csv", "part_b_current_no_gndr", PART_B)
+    write(release / "dac.csv", "clinicians_current", CLINICIANS)
+    write(release / "partd.csv", "part_d_current", PART_D)
+    write(release / "mips.csv", "mips_py2021", MIPS)
+    write(release / "affiliations.csv", "affiliations_current", AFFILIATIONS)
+    server = EmbeddedServer(root / "pg")
+    wh = server.start()
+    try:
+        h.run_pipeline(release=release, year=YEAR, lake=root / "lake", run_id="hand", url=wh.url)
+        h.dbt_build(wh.url)
+        with psycopg.connect(wh.url) as conn:
+
+            def q(sql):
+                return conn.execute(sql).fetchall()
+
+            yield q, root / "lake"
+    finally:
+        server.stop()
+
+
+def test_reconciliation(marts):
+    q, lake = marts
+    recon = {
+        r[0]: r[1:]
+        for r in q(
+            "select dataset, input_rows, valid_rows, duplicate_rows, filtered_rows, "
+            "quarantined_rows, events_written, events_expected from ops.reconciliation "
+            "where run_id = 'hand'"
+        )
+    }
+    assert recon["part_b"] == (9, 7, 1, 0, 1, 123, 123)  # 25+13+18+14+30+11+12
+    assert recon["clinicians"][:5] == (8, 7, 1, 0, 0)
+    assert recon["part_d"] == (6, 5, 0, 0, 1, 116, 116)  # 20+30+15+40+11
+    assert recon["mips"][:5] == (6, 4, 1, 0, 1)
+    assert recon["affiliations"][:5] == (4, 4, 0, 0, 0)
+    quarantined = q("select dataset, source_file, line_number from ops.quarantine order by 1")
+    assert [(d, f.rsplit("/", 1)[-1], n) for d, f, n in quarantined] == [
+        ("mips", "mips.csv", 6),
+        ("part_b", "partb.csv", 10),
+        ("part_d", "partd.csv", 7),
+    ]
+    report = json.loads((lake / "runs" / "hand" / "reconciliation.json").read_text())
+    assert report["part_b"]["events_written"] == 123
+
+
+def test_procedure_counts(marts):
+    q, _ = marts
+    rows = q(
+        "select geo_level, geo_id, hcpcs_code, hcpcs_description, is_drug, event_count, "
+        "service_units, round(pct_of_geo, 4) from marts.procedure_counts "
+        f"where data_year = {YEAR} order by 1, 2, 3"
+    )
+    d = Decimal
+    ca = [  # non-drug CA events 52 + 30 = 82
+        ("0002A", "Covid vaccine admin", False, 30, d("30.000"), d("36.5854")),
+        ("99213", "Office visit 15", False, 52, d("56.500"), d("63.4146")),  # 25+13+14
+        ("J1100", "Dexamethasone 1 mg", True, 18, d("400.000"), d("100.0000")),  # tie → smaller
+    ]
+    ny = [
+        ("99213", "Office visit 15", False, 11, d("11.000"), d("100.0000")),
+        ("J1100", "Dexamethasone 1 mg", True, 12, d("50.000"), d("100.0000")),
+    ]
+    p2 = [  # members A and C
+        ("99213", "Office visit 15", False, 49, d("53.500"), d("100.0000")),  # 25+13+11
+        ("J1100", "Dexamethasone 1 mg", True, 30, d("450.000"), d("100.0000")),  # 18+12
+    ]
+    expected = (
+        [("practice", P2, *r) for r in p2]
+        + [("practice", P1, *r) for r in ca]
+        + [("state", "CA", *r) for r in ca]
+        + [("state", "NY", *r) for r in ny]
+        + [("zip", "10001", *r) for r in ny]
+        + [("zip", "94110", *r) for r in ca]
+    )
+    assert rows == expected
+
+
+def test_prescription_counts(marts):
+    q, _ = marts
+    rows = q(
+        "select geo_level, geo_id, generic_name, claim_count, day_supply, drug_cost, "
+        f"round(pct_of_geo, 4) from marts.prescription_counts where data_year = {YEAR} "
+        "order by 1, 2, 3"
+    )
+    d = Decimal
+    ator = "ATORVASTATIN CALCIUM"
+    assert rows == [
+        ("practice", P2, ator, 61, 1830, d("440.80"), d("100.0000")),  # A 50 + C 11
+        ("practice", P1, ator, 50, 1500, d("340.80"), d("100.0000")),  # A only
+        ("state", "CA", ator, 50, 1500, d("340.80"), d("100.0000")),
+        ("state", "MA", "LEVOTHYROXINE SODIUM", 15, 450, d("30.00"), d("100.0000")),
+        ("state", "NY", ator, 11, 330, d("100.00"), d("100.0000")),
+        ("state", "TX", "METFORMIN HCL", 40, 1200, d("80.00"), d("100.0000")),
+        ("zip", "02134", "LEVOTHYROXINE SODIUM", 15, 450, d("30.00"), d("100.0000")),  # D: DAC
+        ("zip", "10001", ator, 11, 330, d("100.00"), d("100.0000")),
+        ("zip", "94110", ator, 50, 1500, d("340.80"), d("100.0000")),
+    ]  # E has neither Part B nor clinicians rows: no ZIP
+
+
+def test_specialty_and_school_counts(marts):
+    q, _ = marts
+    spec = q(
+        "select geo_level, geo_id, specialty, clinician_count, round(pct_of_geo, 2) from "
+        f"marts.specialty_counts where data_year = {YEAR} order by 1, 2, 3"
+    )
+    cardio, fam, im = "CARDIOVASCULAR DISEASE (CARDIOLOGY)", "FAMILY PRACTICE", "INTERNAL MEDICINE"
+    half, full = Decimal("50.00"), Decimal("100.00")
+    # A ties INTERNAL MEDICINE / FAMILY PRACTICE (one row each) → FAMILY PRACTICE
+    assert spec == [
+        ("practice", P2, cardio, 1, half),
+        ("practice", P2, fam, 1, half),
+        ("practice", P1, fam, 1, half),
+        ("practice", P1, im, 1, half),
+        ("state", "CA", fam, 1, half),
+        ("state", "CA", im, 1, half),
+        ("state", "MA", "NURSE PRACTITIONER", 1, full),
+        ("state", "NY", cardio, 1, half),
+        ("state", "NY", fam, 1, half),
+        ("state", "PR", "UNKNOWN", 1, full),
+        ("zip", "00901", "UNKNOWN", 1, full),
+        ("zip", "02134", "NURSE PRACTITIONER", 1, full),
+        ("zip", "10001", cardio, 1, half),
+        ("zip", "10001", fam, 1, half),
+        ("zip", "94110", fam, 1, half),
+        ("zip", "94110", im, 1, half),
+    ]
+    schools = q(
+        "select geo_level, geo_id, medical_school, clinician_count from "
+        f"marts.medical_school_counts where data_year = {YEAR} order by 1, 2, 3"
+    )
+    upr = "UNIVERSIDAD DE PUERTO RICO"
+    assert schools == [
+        ("practice", P2, "OTHER", 1),
+        ("practice", P2, "STANFORD", 1),
+        ("practice", P1, "STANFORD", 1),
+        ("practice", P1, "UNKNOWN", 1),
+        ("state", "CA", "STANFORD", 1),
+        ("state", "CA", "UNKNOWN", 1),
+        ("state", "MA", "OTHER", 1),
+        ("state", "NY", "OTHER", 1),
+        ("state", "NY", "STANFORD", 1),
+        ("state", "PR", upr, 1),
+        ("zip", "00901", upr, 1),
+        ("zip", "02134", "OTHER", 1),
+        ("zip", "10001", "OTHER", 1),
+        ("zip", "10001", "STANFORD", 1),
+        ("zip", "94110", "STANFORD", 1),
+        ("zip", "94110", "UNKNOWN", 1),
+    ]
+
+
+def test_hospital_affiliations(marts):
+    q, _ = marts
+    rows = q(
+        "select practice_id, facility_ccn, facility_type, facility_name, clinician_count "
+        f"from marts.hospital_affiliations where data_year = {YEAR} order by 1, 2"
+    )
+    snf = "Skilled nursing facility"
+    assert rows == [
+        (P2, "050001", "Hospital", None, 1),  # A
+        (P2, "335678", snf, None, 2),  # A, C
+        (P1, "050001", "Hospital", None, 2),  # A, B
+        (P1, "335678", snf, None, 1),  # A
+    ]
+
+
+def test_geo_summary(marts):
+    q, _ = marts
+    rows = q(
+        "select geo_level, geo_id, display_name, state, clinician_count, procedure_events, "
+        "prescription_claims, avg_mips_score from marts.geo_summary "
+        f"where data_year = {YEAR} order by 1, 2"
+    )
+    assert rows == [
+        ("practice", P2, "CITY GROUP", "NY", 2, 79, 61, 80.0),  # A 90, C 70
+        ("practice", P1, "BAY CLINIC", "CA", 2, 100, 50, 90.0),  # 2 of 3 rows "BAY CLINIC"
+        ("state", "CA", "CA", "CA", 2, 100, 50, 90.0),  # B's N/A is NULL, not 0
+        ("state", "MA", "MA", "MA", 1, 0, 15, None),
+        ("state", "NY", "NY", "NY", 2, 23, 11, 80.0),
+        ("state", "PR", "PR", "PR", 1, 0, 0, None),
+        ("state", "TX", "TX", "TX", 0, 0, 40, None),
+        ("zip", "00901", "00901", "PR", 1, 0, 0, None),
+        ("zip", "02134", "02134", "MA", 1, 0, 15, None),
+        ("zip", "10001", "10001", "NY", 2, 23, 11, 80.0),
+        ("zip", "94110", "94110", "CA", 2, 100, 50, 90.0),
+    ]
