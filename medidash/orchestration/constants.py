@@ -1,0 +1,41 @@
+"""Names the DAG, the runners and the deployment share: connection ids, assets, paths."""
+
+from __future__ import annotations
+
+import os
+
+from medidash import settings
+
+DAG_ID = "medidash_refresh"
+SPARK_CONN_ID = "spark_default"
+WAREHOUSE_CONN_ID = "medidash_warehouse"
+S3_CONN_ID = "medidash_s3"
+
+MARTS = (
+    "procedure_counts",
+    "prescription_counts",
+    "specialty_counts",
+    "medical_school_counts",
+    "hospital_affiliations",
+    "geo_summary",
+)
+ASSET_URI_PREFIX = "postgres://medidash/marts/"
+
+SPARK_STEPS = {
+    "spark_ingest": settings.SPARK_JOBS_DIR / "step1_ingest.py",
+    "spark_explode": settings.SPARK_JOBS_DIR / "step2_explode.py",
+    "spark_aggregate_load": settings.SPARK_JOBS_DIR / "step3_aggregate_load.py",
+}
+
+
+def retry_delay_seconds() -> int:
+    return int(os.environ.get("MEDIDASH_RETRY_DELAY_SECONDS", "60"))
+
+
+def spark_conf() -> dict[str, str]:
+    """Driver settings for spark-submit; sized for one machine unless the environment says."""
+    return {
+        "spark.driver.memory": os.environ.get("MEDIDASH_SPARK_DRIVER_MEMORY", "4g"),
+        "spark.sql.shuffle.partitions": os.environ.get("MEDIDASH_SPARK_SHUFFLE_PARTITIONS", "8"),
+        "spark.ui.showConsoleProgress": "false",
+    }
