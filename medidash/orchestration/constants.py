@@ -19,7 +19,8 @@ MARTS = (
     "hospital_affiliations",
     "geo_summary",
 )
-ASSET_URI_PREFIX = "postgres://medidash/marts/"
+# postgres://host:port/database/schema/table, the form the postgres provider validates
+ASSET_URI_PREFIX = "postgres://medidash-warehouse:5432/medidash/marts/"
 
 SPARK_STEPS = {
     "spark_ingest": settings.SPARK_JOBS_DIR / "step1_ingest.py",

@@ -14,8 +14,17 @@ def run(args) -> int:
     if not (release / "manifest.json").exists():
         print(f"Generating a synthetic {args.year} release (scale {args.scale:g}) in {release}")
         code = main(
-            ["generate", "--out", str(release), "--year", str(args.year),
-             "--scale", str(args.scale), "--seed", "42"]
+            [
+                "generate",
+                "--out",
+                str(release),
+                "--year",
+                str(args.year),
+                "--scale",
+                str(args.scale),
+                "--seed",
+                "42",
+            ]
         )
         if code:
             return code

@@ -1,0 +1,270 @@
+"""medidash_refresh: load one CMS data year into the MediDash warehouse, end to end.
+
+Purpose
+    Land a release (CMS catalogs, an S3 prefix or a local folder), check every file's header
+    against the CMS layouts, clean it and explode it into the event lake with Spark, land the
+    aggregates in PostgreSQL, build and test the marts with dbt, publish them, and regenerate
+    the dbt docs site.
+
+Schedule
+    Monthly (`@monthly`, no catch-up, one run at a time): CMS refreshes the clinician file
+    monthly and the Part B / Part D files yearly. A scheduled run uses the default params (the
+    CMS catalogs, the newest data year) and ends at once when the release is unchanged since
+    the last successful run.
+
+Params (the trigger form)
+    data_year  data year to load (the newest year CMS lists, for scheduled runs)
+    source     `cms`, an `s3://bucket/prefix`, or a local folder
+    lake       where the event lake lives (a folder, or s3a:// on a cluster with hadoop-aws)
+    force      run even when the release is unchanged
+
+Connections
+    spark_default (the Spark master: local[*] or spark://host:port), medidash_warehouse
+    (PostgreSQL), medidash_s3 (S3 or an S3-compatible store, endpoint_url in extra).
+
+Outputs
+    `<lake>/events/{procedures,prescriptions}/data_year=YYYY`, the `landing` tables, the six
+    `marts` tables (emitted as Assets), `ops.pipeline_runs` / `ops.reconciliation` /
+    `ops.quarantine`, and dbt_project/target/static_index.html.
+
+Why re-runs are safe
+    Every stage replaces exactly its own data year: Spark writes a run-specific location and
+    swaps it in, the load publishes landing rows in one transaction, dbt builds the marts in
+    `marts_build` and moves all six into `marts` in one transaction. A retried task repeats its
+    work with the same run id and leaves no duplicate; a second run of the same year at the
+    same time is refused by `register_run`.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import Asset, Param, chain, dag, get_current_context, task
+from cosmos import (
+    DbtTaskGroup,
+    ExecutionConfig,
+    ProfileConfig,
+    ProjectConfig,
+    RenderConfig,
+)
+from cosmos.constants import ExecutionMode, LoadMode, TestBehavior
+from cosmos.profiles import PostgresUserPasswordProfileMapping
+
+from medidash import settings
+from medidash.orchestration import constants as c
+
+DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
+MANIFEST = DBT_PROJECT / "target" / "manifest.json"
+BIN = Path(sys.executable).parent
+
+
+def _mark_failed(context) -> None:
+    """on_failure_callback: record the failure against the run, and for `medidash run`."""
+    from medidash.orchestration import tasks
+
+    error = f"{context['task_instance'].task_id}: {context.get('exception')}"
+    ti = context["task_instance"]
+    release = ti.xcom_pull(task_ids="resolve_release")
+    if release:
+        try:
+            tasks.finish_run(release["run_id"], "failed", error)
+        except Exception:  # noqa: BLE001 - the original failure is what matters
+            pass
+    error_file = settings.home() / "airflow" / "last_error.txt"
+    error_file.parent.mkdir(parents=True, exist_ok=True)
+    error_file.write_text(error)
+
+
+default_args = {
+    "owner": "medidash",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=c.retry_delay_seconds()),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=30),
+    "execution_timeout": timedelta(hours=3),
+    "on_failure_callback": _mark_failed,
+}
+
+
+def _spark_task(task_id: str) -> SparkSubmitOperator:
+    release = "ti.xcom_pull(task_ids='resolve_release')"
+    args = [
+        "--year",
+        "{{ " + release + "['data_year'] }}",
+        "--lake",
+        "{{ " + release + "['lake'] }}",
+        "--run-id",
+        "{{ " + release + "['run_id'] }}",
+    ]
+    if task_id == "spark_ingest":
+        args += ["--input", "{{ ti.xcom_pull(task_ids='land_raw_files') }}"]
+    env_vars = None
+    if task_id == "spark_aggregate_load":
+        args += ["--database-url", "{{ warehouse_url() }}"]
+    return SparkSubmitOperator(
+        task_id=task_id,
+        conn_id=c.SPARK_CONN_ID,
+        application=str(c.SPARK_STEPS[task_id]),
+        py_files="{{ ti.xcom_pull(task_ids='package_code') }}",
+        application_args=args,
+        conf=c.spark_conf(),
+        env_vars=env_vars,
+        name=f"medidash-{task_id}",
+        execution_timeout=timedelta(hours=6),
+    )
+
+
+def _warehouse_url() -> str:
+    from medidash.orchestration.tasks import warehouse_url
+
+    return warehouse_url()
+
+
+@dag(
+    dag_id="medidash_refresh",
+    schedule="@monthly",
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args,
+    tags=["medidash", "cms", "spark", "dbt"],
+    doc_md=__doc__,
+    user_defined_macros={"warehouse_url": _warehouse_url},
+    params={
+        "data_year": Param(
+            datetime.now().year - 2,
+            type="integer",
+            minimum=2013,
+            title="Data year",
+            description="The data year to load.",
+        ),
+        "source": Param(
+            "cms",
+            type="string",
+            minLength=1,
+            title="Source",
+            description="`cms`, an s3://bucket/prefix, or a local folder holding the release.",
+        ),
+        "lake": Param(
+            settings.default_lake(),
+            type="string",
+            minLength=1,
+            title="Event lake",
+            description="Folder (or s3a:// URI on a cluster with hadoop-aws) of the event lake.",
+        ),
+        "force": Param(
+            False,
+            type="boolean",
+            title="Force",
+            description="Run even if this release was already loaded successfully.",
+        ),
+    },
+)
+def medidash_refresh():
+    @task
+    def resolve_release(params=None, run_id=None) -> dict:
+        from medidash.orchestration import tasks
+
+        return tasks.resolve_release(params["source"], params["data_year"], params["lake"], run_id)
+
+    @task.short_circuit(ignore_downstream_trigger_rules=True)
+    def release_changed(release: dict, params=None) -> bool:
+        from medidash.orchestration import tasks
+
+        return tasks.release_changed(release, bool(params["force"]))
+
+    @task
+    def land_raw_files(release: dict) -> str:
+        from medidash.orchestration import tasks
+
+        return tasks.land_raw_files(release)
+
+    @task
+    def check_headers(folder: str) -> list[dict]:
+        from airflow.exceptions import AirflowFailException
+
+        from medidash.orchestration import tasks
+
+        try:
+            return tasks.check_headers(folder)
+        except (ValueError, FileNotFoundError) as error:
+            raise AirflowFailException(str(error)) from error  # bad input: retrying cannot help
+
+    @task
+    def register_run(release: dict) -> str:
+        from medidash.orchestration import tasks
+
+        context = get_current_context()
+        tasks.register_run(release, context["dag_run"].start_date or datetime.now())
+        return release["run_id"]
+
+    @task
+    def package_code() -> str:
+        from medidash.orchestration import tasks
+
+        return tasks.package_code()
+
+    @task
+    def publish_marts() -> None:
+        from medidash.orchestration import tasks
+
+        tasks.run_dbt(["run-operation", "swap_marts"])
+
+    @task
+    def dbt_docs() -> None:
+        from medidash.orchestration import tasks
+
+        tasks.run_dbt(["docs", "generate", "--static"])
+
+    @task(outlets=[Asset(f"{c.ASSET_URI_PREFIX}{name}") for name in c.MARTS])
+    def publish_run(release: dict) -> None:
+        from medidash.orchestration import tasks
+
+        tasks.finish_run(release["run_id"], "success")
+
+    release = resolve_release()
+    changed = release_changed(release)
+    folder = land_raw_files(release)
+    checked = check_headers(folder)
+    registered = register_run(release)
+    code = package_code()
+    ingest = _spark_task("spark_ingest")
+    explode = _spark_task("spark_explode")
+    load = _spark_task("spark_aggregate_load")
+
+    dbt = DbtTaskGroup(
+        group_id="dbt",
+        project_config=ProjectConfig(
+            dbt_project_path=DBT_PROJECT,
+            manifest_path=MANIFEST if MANIFEST.exists() else None,
+            env_vars={"DO_NOT_TRACK": "1"},
+        ),
+        profile_config=ProfileConfig(
+            profile_name="medidash",
+            target_name="warehouse",
+            profile_mapping=PostgresUserPasswordProfileMapping(
+                conn_id=c.WAREHOUSE_CONN_ID, profile_args={"schema": "dbt_default"}
+            ),
+        ),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL, dbt_executable_path=str(BIN / "dbt")
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST if MANIFEST.exists() else LoadMode.DBT_LS,
+            test_behavior=TestBehavior.AFTER_EACH,
+            dbt_executable_path=str(BIN / "dbt"),
+        ),
+        operator_args={"install_deps": False},
+    )
+    marts = publish_marts()
+    docs = dbt_docs()
+
+    chain(changed, folder, checked, registered, ingest, explode, load, dbt, marts, docs)
+    chain(code, ingest)
+    chain(docs, publish_run(release))
+
+
+medidash_refresh_dag = medidash_refresh()

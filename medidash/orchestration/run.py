@@ -1,0 +1,228 @@
+"""`medidash run`: the `medidash_refresh` DAG for one release, in this process (`dag.test()`).
+
+The same DAG as on the scheduler, with connections from the arguments: the warehouse
+(`--database-url`, else MEDIDASH_DATABASE_URL, else the embedded server), the Spark master
+(`--spark-master`, else `local[*]`), the lake (`--lake`, else `.medidash/lake`). Airflow's own
+metadata lives in a SQLite file under `.medidash/airflow`, migrated once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from medidash import settings
+
+DAG_FILE = settings.DAGS_DIR / "medidash_refresh.py"
+
+
+def _connection_json(url: str) -> str:
+    parts = urlsplit(url)
+    return json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": parts.hostname or "127.0.0.1",
+            "port": parts.port or 5432,
+            "login": unquote(parts.username or ""),
+            # cosmos' profile mapping refuses an empty password (trust-auth servers)
+            "password": unquote(parts.password or "") or "unused",
+            "schema": parts.path.lstrip("/") or "medidash",
+        }
+    )
+
+
+def airflow_env(database_url: str, spark_master: str | None) -> dict[str, str]:
+    home = settings.home()
+    airflow_home = home / "airflow"
+    airflow_home.mkdir(parents=True, exist_ok=True)
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        "MEDIDASH_HOME": str(home),
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW_CONFIG": str(settings.PROJECT_ROOT / "airflow.cfg"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.DAGS_DIR),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps(
+            {"conn_type": "spark", "host": spark_master or "local[*]"}
+        ),
+        "AIRFLOW_CONN_MEDIDASH_WAREHOUSE": _connection_json(database_url),
+        "DO_NOT_TRACK": "1",
+        "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
+        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+    }
+    if os.environ.get("MEDIDASH_S3_ENDPOINT") and "AIRFLOW_CONN_MEDIDASH_S3" not in os.environ:
+        env["AIRFLOW_CONN_MEDIDASH_S3"] = json.dumps(
+            {
+                "conn_type": "aws",
+                "login": os.environ.get("MEDIDASH_S3_ACCESS_KEY", ""),
+                "password": os.environ.get("MEDIDASH_S3_SECRET_KEY", ""),
+                "extra": {
+                    "endpoint_url": os.environ["MEDIDASH_S3_ENDPOINT"],
+                    "region_name": os.environ.get("MEDIDASH_S3_REGION", "us-east-1"),
+                },
+            }
+        )
+    return env
+
+
+def _migrate(env: dict[str, str]) -> None:
+    import airflow
+
+    stamp = Path(env["AIRFLOW_HOME"]) / f".migrated-{airflow.__version__}"
+    if stamp.exists():
+        return
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{result.stderr[-3000:]}")
+    stamp.touch()
+
+
+def _parse_dbt(database_url: str) -> None:
+    """Compile dbt's manifest ahead, so the DAG renders the dbt task group without `dbt ls`."""
+    from medidash.orchestration.dbt_env import dbt_command
+
+    project = settings.DBT_PROJECT_DIR
+    manifest = project / "target" / "manifest.json"
+    newest = max(p.stat().st_mtime for p in project.rglob("*") if "target" not in p.parts)
+    if manifest.exists() and manifest.stat().st_mtime >= newest:
+        return
+    command, env = dbt_command(["parse", "--quiet"], database_url)
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"dbt parse failed:\n{result.stdout[-3000:]}")
+
+
+def _lock(year: int):
+    locks = settings.home() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    handle = open(locks / f"run-{year}.lock", "w")  # noqa: SIM115 - held for the whole run
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+def run(args) -> int:
+    from medidash.warehouse import resolve_database_url
+    from medidash.warehouse.schema import ensure_schema
+
+    lock = _lock(args.year)
+    if lock is None:
+        print(
+            f"medidash run: another run of {args.year} is in progress here; refusing to "
+            "load the same year twice at once",
+            file=sys.stderr,
+        )
+        return 3
+    database_url = resolve_database_url(args.database_url)
+    ensure_schema(database_url)
+    env = airflow_env(database_url, args.spark_master)
+    os.environ.update(env)
+    (settings.home() / "airflow" / "last_error.txt").unlink(missing_ok=True)
+    _migrate(env)
+    _parse_dbt(database_url)
+    if args.force:
+        _abandon_running(database_url, args.year)
+
+    source = (
+        args.input
+        if args.input == "cms" or "://" in args.input
+        else str(Path(args.input).resolve())
+    )
+    conf = {
+        "data_year": args.year,
+        "source": source,
+        "lake": args.lake or settings.default_lake(),
+        "force": bool(args.force),
+    }
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("medidash_refresh", DAG_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dag = module.medidash_refresh_dag
+
+    started = time.perf_counter()
+    dag_run = dag.test(run_conf=conf)
+    seconds = time.perf_counter() - started
+    return _report(dag_run, database_url, seconds)
+
+
+def _abandon_running(database_url: str, year: int) -> None:
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "update ops.pipeline_runs set status = 'failed', finished_at = now(), "
+            "error = 'abandoned: taken over by a forced run' "
+            "where status = 'running' and data_year = %s",
+            (year,),
+        )
+
+
+def _report(dag_run, database_url: str, seconds: float) -> int:
+    import psycopg
+
+    from medidash.orchestration.tasks import safe_run_id
+
+    state = str(getattr(dag_run, "state", "unknown"))
+    instances = {}
+    try:
+        for ti in dag_run.get_task_instances():
+            instances[ti.task_id] = (str(ti.state), ti.duration)
+    except Exception:  # noqa: BLE001 - the summary is best effort; the state decides
+        pass
+    run_id = safe_run_id(dag_run.run_id)
+    print(f"\nmedidash_refresh {dag_run.run_id}: {state} in {seconds:.0f} s (run id {run_id})")
+    for task_id, (ti_state, duration) in instances.items():
+        print(f"  {task_id:<48} {ti_state:<16} {duration or 0:8.1f} s")
+    if "success" in state:
+        skipped = instances.get("land_raw_files", ("",))[0] == "skipped"
+        if skipped:
+            print(
+                "\nThe release is unchanged since the last successful run: nothing to do "
+                "(use --force to load it again)."
+            )
+        with psycopg.connect(database_url) as conn:
+            rows = conn.execute(
+                "select dataset, input_rows, valid_rows, duplicate_rows, filtered_rows, "
+                "quarantined_rows, events_written from ops.reconciliation where run_id = %s "
+                "order by dataset",
+                (run_id,),
+            ).fetchall()
+        if rows:
+            print(
+                f"\n  {'dataset':<14}{'input':>12}{'valid':>12}{'dups':>8}{'filtered':>10}"
+                f"{'quarantined':>13}{'events':>16}"
+            )
+            for d, i, v, du, f, q, e in rows:
+                print(f"  {d:<14}{i:>12,}{v:>12,}{du:>8,}{f:>10,}{q:>13,}{(e or 0):>16,}")
+        print("\nDashboard: medidash serve  (http://127.0.0.1:8050)")
+        print(
+            f"dbt docs:  medidash docs  ({settings.DBT_PROJECT_DIR / 'target' / 'static_index.html'})"
+        )
+        return 0
+    error_file = settings.home() / "airflow" / "last_error.txt"
+    failed = [t for t, (s, _) in instances.items() if s == "failed"]
+    message = error_file.read_text().strip() if error_file.exists() else ""
+    print(
+        f"\nmedidash run failed{' in ' + ', '.join(failed) if failed else ''}: "
+        f"{message or 'see the task log above'}",
+        file=sys.stderr,
+    )
+    return 1

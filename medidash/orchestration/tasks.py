@@ -1,0 +1,231 @@
+"""The work behind the `medidash_refresh` DAG's Python tasks (the DAG file only wires them).
+
+Every function is idempotent for a given run id: re-running a task after a failure or a retry
+gives the same result and writes no duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+from medidash import settings
+from medidash.orchestration import constants as c
+
+log = logging.getLogger(__name__)
+STALE_RUN = timedelta(hours=12)
+
+
+class RunRefused(RuntimeError):
+    pass
+
+
+def safe_run_id(airflow_run_id: str) -> str:
+    """A run id usable in paths and table names, derived from Airflow's run id."""
+    slug = re.sub(r"[^a-z0-9]+", "_", airflow_run_id.lower()).strip("_")
+    return f"{slug[:40]}_{hashlib.sha1(airflow_run_id.encode()).hexdigest()[:8]}"
+
+
+def warehouse_url() -> str:
+    """The warehouse's libpq URL, from the `medidash_warehouse` Airflow connection."""
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(c.WAREHOUSE_CONN_ID)
+    auth = quote(conn.login or "", safe="")
+    if conn.password:
+        auth += ":" + quote(conn.password, safe="")
+    return f"postgresql://{auth}@{conn.host}:{conn.port or 5432}/{conn.schema or 'medidash'}"
+
+
+def source_kind(source: str) -> str:
+    if source == "cms":
+        return "cms"
+    if source.startswith(("s3://", "s3a://")):
+        return "s3"
+    return "local"
+
+
+def resolve_release(source: str, year: int, lake: str, airflow_run_id: str) -> dict:
+    """What the run will load, and the fingerprint that tells whether it changed."""
+    kind = source_kind(source)
+    release = {
+        "kind": kind,
+        "source": source,
+        "data_year": int(year),
+        "lake": lake,
+        "run_id": safe_run_id(airflow_run_id),
+    }
+    if kind == "local":
+        from medidash.release.headers import fingerprint
+
+        folder = Path(source).resolve()
+        release["source"] = str(folder)
+        release["fingerprint"] = fingerprint(folder)
+    elif kind == "s3":
+        from medidash.release.s3 import _hook, split_uri
+
+        bucket, prefix = split_uri(source)
+        client = _hook(c.S3_CONN_ID).get_conn()
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        objects = sorted(
+            (o["Key"], o["Size"], o["ETag"]) for page in pages for o in page.get("Contents", [])
+        )
+        if not objects:
+            raise FileNotFoundError(f"{source}: no objects under this prefix")
+        release["fingerprint"] = hashlib.sha256(repr(objects).encode()).hexdigest()
+    else:
+        from dataclasses import asdict
+
+        from medidash.release import cms
+
+        files = cms.resolve(int(year))
+        release["fingerprint"] = cms.release_key(files)
+        release["cms_files"] = [asdict(f) for f in files]
+        release["source"] = "cms:" + ",".join(f"{f.dataset}@{f.modified}" for f in files)
+    return release
+
+
+def release_changed(release: dict, force: bool) -> bool:
+    """False when this exact release was already loaded successfully for this year."""
+    if force:
+        return True
+    import psycopg
+
+    from medidash.warehouse.schema import ensure_schema
+
+    url = warehouse_url()
+    ensure_schema(url)
+    with psycopg.connect(url) as conn:
+        last = conn.execute(
+            "select run_id, release_fingerprint from ops.pipeline_runs where data_year = %s "
+            "and status = 'success' order by finished_at desc limit 1",
+            (release["data_year"],),
+        ).fetchone()
+    if last and last[1] == release["fingerprint"]:
+        log.info("release unchanged since run %s; nothing to do (trigger with force)", last[0])
+        return False
+    return True
+
+
+def land_raw_files(release: dict) -> str:
+    """A local folder holding the release's raw files."""
+    raw_zone = Path(settings.home()) / "raw"
+    if release["kind"] == "local":
+        return release["source"]
+    if release["kind"] == "s3":
+        from medidash.release.s3 import land
+
+        dest = raw_zone / "s3" / release["fingerprint"][:16]
+        return str(land(release["source"], dest, c.S3_CONN_ID))
+    from medidash.release import cms
+
+    files = [cms.RemoteFile(**f) for f in release["cms_files"]]
+    dest = raw_zone / "cms" / str(release["data_year"]) / release["fingerprint"][:16]
+    return str(cms.land(files, dest))
+
+
+def check_headers(folder: str) -> list[dict]:
+    from medidash.release.headers import check_release
+
+    files = check_release(folder)
+    for f in files:
+        log.info("%s%s: %s (%s)", f.path, f"!{f.member}" if f.member else "", f.dataset, f.layout)
+    return [{"path": f.path, "dataset": f.dataset, "layout": f.layout} for f in files]
+
+
+def register_run(release: dict, started_at: datetime) -> None:
+    """Record the run as running; refuse while another run of the same year is running."""
+    import psycopg
+
+    from medidash.warehouse.schema import ensure_schema
+
+    url = warehouse_url()
+    ensure_schema(url)
+    with psycopg.connect(url) as conn:
+        conn.execute("lock table ops.pipeline_runs in share row exclusive mode")
+        conn.execute(
+            "update ops.pipeline_runs set status = 'failed', finished_at = now(), "
+            "error = 'abandoned: no progress for 12 hours' "
+            "where status = 'running' and data_year = %s and started_at < %s",
+            (release["data_year"], datetime.now(UTC) - STALE_RUN),
+        )
+        other = conn.execute(
+            "select run_id from ops.pipeline_runs where status = 'running' and data_year = %s "
+            "and run_id <> %s",
+            (release["data_year"], release["run_id"]),
+        ).fetchone()
+        if other:
+            raise RunRefused(
+                f"another run of {release['data_year']} is in progress ({other[0]}); "
+                "refusing to load the same year twice at once"
+            )
+        conn.execute(
+            "insert into ops.pipeline_runs (run_id, data_year, source, started_at, status, "
+            "release_fingerprint) values (%s, %s, %s, %s, 'running', %s) "
+            "on conflict (run_id) do update set status = 'running', finished_at = null, "
+            "error = null",
+            (
+                release["run_id"],
+                release["data_year"],
+                release["source"],
+                started_at,
+                release["fingerprint"],
+            ),
+        )
+
+
+def finish_run(run_id: str, status: str, error: str | None = None) -> None:
+    import psycopg
+
+    with psycopg.connect(warehouse_url()) as conn:
+        conn.execute(
+            "update ops.pipeline_runs set status = %s, finished_at = now(), error = %s "
+            "where run_id = %s",
+            (status, error[:4000] if error else None, run_id),
+        )
+
+
+def package_code() -> str:
+    """A zip of the `medidash` and `spark_jobs` packages for spark-submit's --py-files.
+
+    Named by its content hash, so every run ships exactly the code it was parsed with and
+    concurrent runs never overwrite each other's archive.
+    """
+    root = settings.PROJECT_ROOT
+    sources = sorted(
+        p
+        for package in ("medidash", "spark_jobs")
+        for p in (root / package).rglob("*.py")
+        if "__pycache__" not in p.parts
+    )
+    digest = hashlib.sha256()
+    for path in sources:
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    dist = settings.home() / "dist"
+    dist.mkdir(parents=True, exist_ok=True)
+    target = dist / f"medidash-code-{digest.hexdigest()[:16]}.zip"
+    if not target.exists():
+        partial = target.with_suffix(".zip.part")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sources:
+                info = zipfile.ZipInfo(str(path.relative_to(root)), date_time=(2020, 1, 1, 0, 0, 0))
+                archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+        partial.rename(target)
+    return str(target)
+
+
+def run_dbt(args: list[str]) -> None:
+    import subprocess
+
+    from medidash.orchestration.dbt_env import dbt_command
+
+    command, env = dbt_command(args, warehouse_url())
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    log.info("%s\n%s", " ".join(command[:3]), result.stdout[-20000:])
+    if result.returncode != 0:
+        raise RuntimeError(f"dbt {' '.join(args)} failed:\n{result.stdout[-4000:]}")
