@@ -37,7 +37,6 @@ Why re-runs are safe
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -50,7 +49,7 @@ from cosmos import (
     ProjectConfig,
     RenderConfig,
 )
-from cosmos.constants import ExecutionMode, LoadMode, TestBehavior
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from medidash import settings
@@ -58,7 +57,6 @@ from medidash.orchestration import constants as c
 
 DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
-BIN = Path(sys.executable).parent
 
 
 def _mark_failed(context) -> None:
@@ -249,13 +247,16 @@ def medidash_refresh():
                 conn_id=c.WAREHOUSE_CONN_ID, profile_args={"schema": "dbt_default"}
             ),
         ),
+        # dbt runs in the worker's own interpreter (dbt's Python runner), the one MediDash
+        # and its pinned dbt are installed in.
         execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL, dbt_executable_path=str(BIN / "dbt")
+            execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
         ),
+        # The manifest is compiled ahead (`make install`, `medidash run`, the image build), so
+        # parsing this file never runs dbt; without it cosmos falls back to `dbt ls`.
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST if MANIFEST.exists() else LoadMode.DBT_LS,
             test_behavior=TestBehavior.AFTER_EACH,
-            dbt_executable_path=str(BIN / "dbt"),
         ),
         operator_args={"install_deps": False},
     )

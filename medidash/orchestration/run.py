@@ -90,7 +90,7 @@ def _migrate(env: dict[str, str]) -> None:
     stamp.touch()
 
 
-def _parse_dbt(database_url: str) -> None:
+def parse_dbt(database_url: str) -> None:
     """Compile dbt's manifest ahead, so the DAG renders the dbt task group without `dbt ls`."""
     from medidash.orchestration.dbt_env import dbt_command
 
@@ -135,7 +135,7 @@ def run(args) -> int:
     os.environ.update(env)
     (settings.home() / "airflow" / "last_error.txt").unlink(missing_ok=True)
     _migrate(env)
-    _parse_dbt(database_url)
+    parse_dbt(database_url)
     if args.force:
         _abandon_running(database_url, args.year)
 

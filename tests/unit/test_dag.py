@@ -1,0 +1,156 @@
+"""The medidash_refresh DAG: imports cleanly, uses no network or connection while parsed,
+and has the settings and the exact task graph the operations guide promises."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from medidash import settings
+
+PARSE_CHECK = textwrap.dedent(
+    """
+    import json, socket, sys
+
+    def forbidden(*args, **kwargs):
+        raise RuntimeError("network use while parsing the DAG")
+
+    socket.socket.connect = forbidden
+    socket.create_connection = forbidden
+    socket.getaddrinfo = forbidden
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=sys.argv[1])
+    if "medidash_refresh" not in bag.dags:
+        sys.exit("DAG not loaded: " + json.dumps({k: str(v) for k, v in bag.import_errors.items()}))
+    dag = bag.dags["medidash_refresh"]
+    print(json.dumps({
+        "errors": {k: str(v) for k, v in bag.import_errors.items()},
+        "tags": sorted(dag.tags),
+        "catchup": dag.catchup,
+        "max_active_runs": dag.max_active_runs,
+        "schedule": str(getattr(dag.timetable, "_expression", dag.timetable)),
+        "params": sorted(dag.params.keys()),
+        "tasks": {
+            t.task_id: {
+                "downstream": sorted(t.downstream_task_ids),
+                "retries": t.retries,
+                "timeout": t.execution_timeout.total_seconds() if t.execution_timeout else None,
+                "backoff": t.retry_exponential_backoff,
+                "type": type(t).__name__,
+            }
+            for t in dag.tasks
+        },
+    }))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def parsed(tmp_path_factory):
+    import json
+    import os
+
+    home = tmp_path_factory.mktemp("airflow")
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW_CONFIG": str(settings.PROJECT_ROOT / "airflow.cfg"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "MEDIDASH_HOME": str(home),
+    }
+    env.pop("AIRFLOW_CONN_MEDIDASH_WAREHOUSE", None)
+    from medidash.orchestration.run import parse_dbt
+
+    parse_dbt("postgresql://nobody@127.0.0.1:9/none")  # compiles the manifest; no connection
+    result = subprocess.run(
+        [sys.executable, "-c", PARSE_CHECK, str(settings.DAGS_DIR)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_imports_without_errors_or_network(parsed):
+    assert parsed["errors"] == {}
+
+
+def test_dag_settings(parsed):
+    assert parsed["tags"] == ["cms", "dbt", "medidash", "spark"]
+    assert parsed["catchup"] is False
+    assert parsed["max_active_runs"] == 1
+    assert "expression='0 0 1 * *'" in parsed["schedule"], parsed["schedule"]
+    assert parsed["params"] == ["data_year", "force", "lake", "source"]
+
+
+def test_every_task_retries_with_backoff_and_a_timeout(parsed):
+    for task_id, task in parsed["tasks"].items():
+        assert task["retries"] >= 2, task_id
+        assert task["backoff"], task_id
+        assert task["timeout"] and task["timeout"] <= 6 * 3600, task_id
+
+
+def test_task_graph(parsed):
+    tasks = parsed["tasks"]
+    down = {t: v["downstream"] for t, v in tasks.items()}
+    assert down["resolve_release"] == [
+        "land_raw_files",
+        "publish_run",
+        "register_run",
+        "release_changed",
+    ]
+    assert down["release_changed"] == ["land_raw_files"]
+    assert down["land_raw_files"] == ["check_headers"]
+    assert down["check_headers"] == ["register_run"]
+    assert down["register_run"] == ["spark_ingest"]
+    assert down["package_code"] == ["spark_ingest"]
+    assert down["spark_ingest"] == ["spark_explode"]
+    assert down["spark_explode"] == ["spark_aggregate_load"]
+    for step in ("spark_ingest", "spark_explode", "spark_aggregate_load"):
+        assert tasks[step]["type"] == "SparkSubmitOperator"
+    dbt_tasks = sorted(t for t in tasks if t.startswith("dbt."))
+    # every dbt model is a run task; tests follow each model that has any
+    models = {t.split(".")[1].removesuffix("_run") for t in dbt_tasks}
+    assert {
+        "procedure_counts",
+        "prescription_counts",
+        "specialty_counts",
+        "medical_school_counts",
+        "hospital_affiliations",
+        "geo_summary",
+    } <= models
+    assert "dbt.procedure_counts.test" in tasks
+    roots = [
+        t for t in dbt_tasks if not any(t in v for k, v in down.items() if k.startswith("dbt."))
+    ]
+    assert all("stg_landing__" in t for t in roots), roots
+    assert all(set(down[r]) <= set(tasks) for r in roots)
+    assert any(t.startswith("dbt.") for t in down["spark_aggregate_load"])
+    leaves = [t for t in dbt_tasks if not [d for d in down[t] if d.startswith("dbt.")]]
+    assert all(down[leaf] == ["publish_marts"] for leaf in leaves), leaves
+    assert down["publish_marts"] == ["dbt_docs"]
+    assert down["dbt_docs"] == ["publish_run"]
+    assert down["publish_run"] == []
+
+
+def test_parse_guard_really_blocks_network():
+    """The guard used above must itself fail on network use, or the test proves nothing."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            PARSE_CHECK.split("from airflow")[0] + "socket.create_connection(('127.0.0.1', 9))",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0 and "network use" in result.stderr
+    assert socket.socket.connect is not None
