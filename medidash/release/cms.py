@@ -81,7 +81,8 @@ def resolve(year: int | None, session: requests.Session | None = None) -> list[R
         csvs = [
             d
             for d in entry.get("distribution", [])
-            if d.get("downloadURL") and "csv" in (d.get("mediaType") or d.get("format") or "").lower()
+            if d.get("downloadURL")
+            and "csv" in (d.get("mediaType") or d.get("format") or "").lower()
         ]
         by_year = {_distribution_year(d): d for d in csvs if _distribution_year(d)}
         if not by_year:
@@ -93,8 +94,12 @@ def resolve(year: int | None, session: requests.Session | None = None) -> list[R
             )
         dist = by_year[chosen_year]
         files.append(
-            RemoteFile(key, dist["downloadURL"], dist.get("modified") or entry.get("modified", ""),
-                       chosen_year)
+            RemoteFile(
+                key,
+                dist["downloadURL"],
+                dist.get("modified") or entry.get("modified", ""),
+                chosen_year,
+            )
         )
     items = http.get(f"{pdc_url()}/api/1/metastore/schemas/dataset/items", timeout=TIMEOUT)
     items.raise_for_status()
