@@ -18,8 +18,8 @@ by_state as (
         'state' as geo_level,
         state as geo_id,
         generic_name,
-        sum(claim_count) as claim_count,
-        sum(day_supply) as day_supply,
+        sum(claim_count)::bigint as claim_count,
+        sum(day_supply)::bigint as day_supply,
         sum(drug_cost) as drug_cost
     from prescription_events
     where state is not null
@@ -32,8 +32,8 @@ by_zip as (
         'zip' as geo_level,
         prescriber_zips.zip5 as geo_id,
         prescription_events.generic_name,
-        sum(prescription_events.claim_count) as claim_count,
-        sum(prescription_events.day_supply) as day_supply,
+        sum(prescription_events.claim_count)::bigint as claim_count,
+        sum(prescription_events.day_supply)::bigint as day_supply,
         sum(prescription_events.drug_cost) as drug_cost
     from prescription_events
     inner join prescriber_zips
@@ -50,8 +50,8 @@ by_practice as (
         'practice' as geo_level,
         practice_members.practice_id as geo_id,
         prescription_events.generic_name,
-        sum(prescription_events.claim_count) as claim_count,
-        sum(prescription_events.day_supply) as day_supply,
+        sum(prescription_events.claim_count)::bigint as claim_count,
+        sum(prescription_events.day_supply)::bigint as day_supply,
         sum(prescription_events.drug_cost) as drug_cost
     from prescription_events
     inner join practice_members

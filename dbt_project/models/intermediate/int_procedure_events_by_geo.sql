@@ -14,7 +14,7 @@ by_state as (
         'state' as geo_level,
         state as geo_id,
         hcpcs_code,
-        sum(event_count) as event_count,
+        sum(event_count)::bigint as event_count,
         sum(service_units) as service_units
     from procedure_events
     where state is not null
@@ -27,7 +27,7 @@ by_zip as (
         'zip' as geo_level,
         zip5 as geo_id,
         hcpcs_code,
-        sum(event_count) as event_count,
+        sum(event_count)::bigint as event_count,
         sum(service_units) as service_units
     from procedure_events
     where zip5 is not null
@@ -40,7 +40,7 @@ by_practice as (
         'practice' as geo_level,
         practice_members.practice_id as geo_id,
         procedure_events.hcpcs_code,
-        sum(procedure_events.event_count) as event_count,
+        sum(procedure_events.event_count)::bigint as event_count,
         sum(procedure_events.service_units) as service_units
     from procedure_events
     inner join practice_members

@@ -69,7 +69,7 @@ procedure_totals as (
         data_year,
         geo_level,
         geo_id,
-        sum(event_count) as procedure_events
+        sum(event_count)::bigint as procedure_events
     from procedures_by_geo
     group by data_year, geo_level, geo_id
 ),
@@ -79,7 +79,7 @@ prescription_totals as (
         data_year,
         geo_level,
         geo_id,
-        sum(claim_count) as prescription_claims
+        sum(claim_count)::bigint as prescription_claims
     from prescriptions_by_geo
     group by data_year, geo_level, geo_id
 ),

@@ -1,0 +1,44 @@
+"""`medidash serve`: the dashboard behind gunicorn, a production WSGI server, debug off, as the
+read-only database role."""
+
+from __future__ import annotations
+
+import os
+
+from gunicorn.app.base import BaseApplication
+
+
+class DashboardServer(BaseApplication):
+    def __init__(self, database_url: str, options: dict):
+        self.database_url = database_url
+        self.options = options
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from medidash.dashboard.app import create_app
+
+        return create_app(self.database_url).server
+
+
+def run(args) -> int:
+    from medidash.warehouse import resolve_database_url
+
+    database_url = resolve_database_url(args.database_url, role="dashboard")
+    print(f"MediDash dashboard: http://{args.host}:{args.port}/", flush=True)
+    options = {
+        "bind": f"{args.host}:{args.port}",
+        "workers": int(os.environ.get("MEDIDASH_DASHBOARD_WORKERS", "2")),
+        "threads": 4,
+        "worker_class": "gthread",
+        "timeout": 60,
+        "accesslog": "-",
+        "limit_request_line": 8190,
+        "limit_request_fields": 100,
+        "control_socket_disable": True,  # gunicorn's runtime socket would live in ~/.gunicorn
+    }
+    DashboardServer(database_url, options).run()
+    return 0
