@@ -33,17 +33,12 @@ def _fmt(value, digits: int = 0) -> str:
 
 
 def _table(table_id: str, columns: list[tuple[str, str]], rows: list[dict]):
-    data = [
-        {
-            key: (
-                float(r[key])
-                if hasattr(r[key], "as_integer_ratio") and not isinstance(r[key], int)
-                else r[key]
-            )
-            for key, _ in columns
-        }
-        for r in rows
-    ]
+    def cell(key, value):
+        if key == "pct_of_geo" and value is not None:
+            return round(float(value), 2)
+        return float(value) if isinstance(value, Decimal) else value
+
+    data = [{key: cell(key, r[key]) for key, _ in columns} for r in rows]
     return dash_table.DataTable(
         id=table_id,
         columns=[{"name": label, "id": key} for key, label in columns],

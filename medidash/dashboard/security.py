@@ -34,7 +34,7 @@ class RateLimiter:
 
 
 def content_security_policy(script_hashes: list[str]) -> str:
-    scripts = " ".join(script_hashes)  # Dash returns them quoted: 'sha256-…' 
+    scripts = " ".join(script_hashes)  # Dash returns them quoted: 'sha256-…'
     return "; ".join(
         [
             "default-src 'self'",
