@@ -63,3 +63,66 @@ def spark():
     )
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def marts_db(tmp_path_factory):
+    """Its own PostgreSQL with the small known marts of tests/marts_fixture.py (read-only use)."""
+    from medidash.warehouse import EmbeddedServer
+    from tests import marts_fixture
+
+    server = EmbeddedServer(tmp_path_factory.mktemp("marts") / "pg")
+    wh = server.start()
+    try:
+        marts_fixture.build(wh.url)
+        yield wh
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def dashboard_server(marts_db, tmp_path_factory):
+    """`medidash serve` (gunicorn) on a free port over marts_db, as the read-only role."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path_factory.mktemp("serve") / "serve.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "medidash.cli",
+            "serve",
+            "--database-url",
+            marts_db.dashboard_url,
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "MEDIDASH_DASHBOARD_WORKERS": "1"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(open(log.name).read()) from None
+            time.sleep(0.3)
+    else:
+        raise RuntimeError("dashboard did not start")
+    yield base
+    import signal
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
