@@ -27,6 +27,12 @@ Outputs
     `marts` tables (emitted as Assets), `ops.pipeline_runs` / `ops.reconciliation` /
     `ops.quarantine`, and dbt_project/target/static_index.html.
 
+Order of the checks
+    The release fingerprint (file names, sizes and content samples for a folder; keys, sizes
+    and ETags for an S3 prefix; URLs and modified dates for the CMS catalogs) is known before
+    anything is landed, so an unchanged release is skipped before gigabytes are downloaded;
+    the header check then runs on the landed files, before any run is registered.
+
 Why re-runs are safe
     Every stage replaces exactly its own data year: Spark writes a run-specific location and
     swaps it in, the load publishes landing rows in one transaction, dbt builds the marts in
@@ -215,7 +221,7 @@ def medidash_refresh():
     def dbt_docs() -> None:
         from medidash.orchestration import tasks
 
-        tasks.run_dbt(["docs", "generate", "--static"])
+        tasks.generate_docs()
 
     @task(outlets=[Asset(f"{c.ASSET_URI_PREFIX}{name}") for name in c.MARTS])
     def publish_run(release: dict) -> None:

@@ -183,7 +183,11 @@ def _report(dag_run, database_url: str, seconds: float) -> int:
     state = str(getattr(dag_run, "state", "unknown"))
     instances = {}
     try:
-        for ti in dag_run.get_task_instances():
+        ordered = sorted(
+            dag_run.get_task_instances(),
+            key=lambda ti: (ti.start_date is None, ti.start_date or 0, ti.task_id),
+        )
+        for ti in ordered:
             instances[ti.task_id] = (str(ti.state), ti.duration)
     except Exception:  # noqa: BLE001 - the summary is best effort; the state decides
         pass

@@ -229,3 +229,20 @@ def run_dbt(args: list[str]) -> None:
     log.info("%s\n%s", " ".join(command[:3]), result.stdout[-20000:])
     if result.returncode != 0:
         raise RuntimeError(f"dbt {' '.join(args)} failed:\n{result.stdout[-4000:]}")
+
+
+def generate_docs() -> None:
+    """The dbt docs site: the docs module's builder when there is one, else `dbt docs generate
+    --static` (one self-contained target/static_index.html)."""
+    import importlib.util
+
+    if importlib.util.find_spec("medidash.orchestration.docs") is not None:
+        from medidash.orchestration import docs
+
+        if hasattr(docs, "generate_docs"):
+            import inspect
+
+            takes_url = bool(inspect.signature(docs.generate_docs).parameters)
+            docs.generate_docs(warehouse_url()) if takes_url else docs.generate_docs()
+            return
+    run_dbt(["docs", "generate", "--static"])
