@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -58,6 +59,11 @@ def airflow_env(database_url: str, spark_master: str | None) -> dict[str, str]:
         "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
         "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
     }
+    # spark-submit must start this interpreter (pyspark, psycopg) and find a JVM
+    env.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", sys.executable))
+    java_home = os.environ.get("JAVA_HOME") or _java_home()
+    if java_home:
+        env["JAVA_HOME"] = java_home
     if os.environ.get("MEDIDASH_S3_ENDPOINT") and "AIRFLOW_CONN_MEDIDASH_S3" not in os.environ:
         env["AIRFLOW_CONN_MEDIDASH_S3"] = json.dumps(
             {
@@ -71,6 +77,11 @@ def airflow_env(database_url: str, spark_master: str | None) -> dict[str, str]:
             }
         )
     return env
+
+
+def _java_home() -> str | None:
+    java = shutil.which("java")
+    return str(Path(os.path.realpath(java)).parent.parent) if java else None
 
 
 def _migrate(env: dict[str, str]) -> None:
