@@ -92,7 +92,7 @@ class CatalogServer(ThreadingHTTPServer):
                     PART_B,
                     "pb",
                     {YEAR - 1: "2024-05/old/PB22.csv", YEAR: f"2025-04/u/{FILES['part_b']}"},
-                ),  # noqa: E501
+                ),
                 dataset(PART_D, "pd", {YEAR: f"2025-04/u/{FILES['part_d']}"}),
             ],
         }
@@ -119,7 +119,7 @@ class CatalogServer(ThreadingHTTPServer):
                 "a174-a962",
                 "PY 2023 Clinician Public Reporting: Overall MIPS Performance",
                 FILES["mips"],
-            ),  # noqa: E501
+            ),
             item("xubh-q36u", "Hospital General Information", "unrelated.csv"),
         ]
 
@@ -259,3 +259,19 @@ def test_a_landed_file_is_not_downloaded_again(server, tmp_path):
     cms.land(files, tmp_path)
 
     assert [p for p, _ in server.requests[before:]] == []
+
+
+def test_the_dag_tasks_land_a_cms_release(server, release, tmp_path, monkeypatch):
+    from medidash.orchestration import tasks
+
+    monkeypatch.setenv("MEDIDASH_HOME", str(tmp_path))
+    found = tasks.resolve_release("cms", YEAR, str(tmp_path / "lake"), "scheduled__2026-12-01")
+
+    folder = Path(tasks.land_raw_files(found))
+    checked = tasks.check_headers(str(folder))
+
+    assert found["kind"] == "cms" and found["data_year"] == YEAR
+    assert found["fingerprint"] == cms.release_key(cms.resolve(YEAR))
+    assert found["source"].startswith("cms:part_b@2025-04-15,part_d@2025-04-15,clinicians@")
+    assert folder.is_relative_to(tmp_path / "raw" / "cms" / str(YEAR))
+    assert sorted(c["dataset"] for c in checked) == sorted(FILES)
