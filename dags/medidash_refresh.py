@@ -263,6 +263,9 @@ def medidash_refresh():
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST if MANIFEST.exists() else LoadMode.DBT_LS,
             test_behavior=TestBehavior.AFTER_EACH,
+            # tests across models (relationships, the cross-layer singular tests) run once
+            # all their models are built, not with the first of them
+            should_detach_multiple_parents_tests=True,
         ),
         operator_args={"install_deps": False},
     )

@@ -205,7 +205,7 @@ def _report(dag_run, database_url: str, seconds: float) -> int:
     run_id = safe_run_id(dag_run.run_id)
     print(f"\nmedidash_refresh {dag_run.run_id}: {state} in {seconds:.0f} s (run id {run_id})")
     for task_id, (ti_state, duration) in instances.items():
-        print(f"  {task_id:<48} {ti_state:<16} {duration or 0:8.1f} s")
+        print(f"  {task_id:<52} {ti_state:<16} {duration or 0:8.1f} s")
     if "success" in state:
         skipped = instances.get("land_raw_files", ("",))[0] == "skipped"
         if skipped:

@@ -136,6 +136,10 @@ def test_task_graph(parsed):
     assert any(t.startswith("dbt.") for t in down["spark_aggregate_load"])
     leaves = [t for t in dbt_tasks if not [d for d in down[t] if d.startswith("dbt.")]]
     assert all(down[leaf] == ["publish_marts"] for leaf in leaves), leaves
+    # a cross-model test is its own task after every model it reads, not part of the first one's
+    cross = "dbt.assert_mart_totals_equal_landing_test"
+    assert down[cross] == ["publish_marts"]
+    assert len([k for k, v in down.items() if cross in v]) > 1
     assert down["publish_marts"] == ["dbt_docs"]
     assert down["dbt_docs"] == ["publish_run"]
     assert down["publish_run"] == []
