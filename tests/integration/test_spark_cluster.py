@@ -1,0 +1,277 @@
+"""The Spark jobs on a real standalone cluster: a master and two workers from the installed pyspark.
+
+The three steps are spark-submitted to `spark://127.0.0.1:PORT` the way the DAG submits them:
+the application file by absolute path, the project code as the `--py-files` zip the DAG's
+`package_code` task builds, from a working directory outside the repository. The master's JSON
+status shows two ALIVE workers and the finished applications; the results must match the
+generator's manifest (events written = events expected) and land in the `warehouse` fixture.
+
+A second test runs the whole DAG (`medidash run --spark-master spark://...`) on the cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from medidash.generator.release import generate
+from medidash.settings import PROJECT_ROOT, SPARK_JOBS_DIR
+
+YEAR = 2023
+SCALE = 0.0005
+BIN = Path(sys.executable).parent
+STEPS = ("step1_ingest", "step2_explode", "step3_aggregate_load")
+
+pytestmark = pytest.mark.skipif(
+    not all((SPARK_JOBS_DIR / f"{step}.py").exists() for step in STEPS),
+    reason="the Spark jobs have not landed yet",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def master_status(ui: str) -> dict:
+    with urllib.request.urlopen(f"{ui}/json/", timeout=5) as response:
+        return json.load(response)
+
+
+def _wait(predicate, timeout: float, what: str, processes=()) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for process in processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"{what}: a cluster process exited ({process.args[:3]})")
+        try:
+            if predicate():
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(what)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A standalone master and two 1-core workers; yields (master URL, web UI URL)."""
+    root = tmp_path_factory.mktemp("spark-cluster")
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_NO_DAEMONIZE": "1"}
+    port, ui = _free_port(), _free_port()
+    spark_class = str(BIN / "spark-class")
+    processes: list[subprocess.Popen] = []
+
+    def start(name: str, argv: list[str]) -> None:
+        log = open(root / f"{name}.log", "w")  # noqa: SIM115 - open for the process's lifetime
+        processes.append(
+            subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        )
+
+    master = f"spark://127.0.0.1:{port}"
+    web = f"http://127.0.0.1:{ui}"
+    try:
+        start(
+            "master",
+            [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+             "--port", str(port), "--webui-port", str(ui)],
+        )  # fmt: skip
+        _wait(lambda: master_status(web), 90, "master web UI", processes)
+        for n in (1, 2):
+            work = root / f"work-{n}"
+            work.mkdir()
+            start(
+                f"worker-{n}",
+                [spark_class, "org.apache.spark.deploy.worker.Worker", "--cores", "1",
+                 "--memory", "1g", "--webui-port", str(_free_port()), "--work-dir", str(work),
+                 master],
+            )  # fmt: skip
+        _wait(lambda: master_status(web)["aliveworkers"] == 2, 90, "two workers", processes)
+        yield master, web
+    finally:
+        for process in processes:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("release")
+    manifest = generate(out, YEAR, SCALE, 11, "current")
+    return out, manifest
+
+
+@pytest.fixture(scope="module")
+def code_zip(tmp_path_factory) -> Path:
+    """The archive the DAG's `package_code` task ships, built by that same function."""
+    from medidash.orchestration import tasks
+
+    home = tmp_path_factory.mktemp("home")
+    previous = os.environ.get("MEDIDASH_HOME")
+    os.environ["MEDIDASH_HOME"] = str(home)
+    try:
+        return Path(tasks.package_code())
+    finally:
+        if previous is None:
+            os.environ.pop("MEDIDASH_HOME")
+        else:
+            os.environ["MEDIDASH_HOME"] = previous
+
+
+def spark_submit(master: str, code: Path, step: str, args: list[str], cwd: Path):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("PYTHONPATH", "PYSPARK_SUBMIT_ARGS", "SPARK_MASTER")
+    }
+    env.update({"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable})
+    command = [
+        str(BIN / "spark-submit"),
+        "--master", master,
+        "--name", f"medidash-{step}",
+        "--py-files", str(code),
+        "--conf", "spark.driver.memory=1g",
+        "--conf", "spark.executor.memory=768m",
+        "--conf", "spark.executor.cores=1",
+        "--conf", "spark.cores.max=2",
+        "--conf", "spark.sql.shuffle.partitions=4",
+        "--conf", "spark.ui.enabled=false",
+        str(SPARK_JOBS_DIR / f"{step}.py"),
+        *args,
+    ]  # fmt: skip
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def cluster_run(cluster, release, code_zip, warehouse, tmp_path_factory):
+    master, web = cluster
+    folder, manifest = release
+    lake = tmp_path_factory.mktemp("lake")
+    elsewhere = tmp_path_factory.mktemp("driver-cwd")
+    assert not (elsewhere / "spark_jobs").exists() and elsewhere != PROJECT_ROOT
+    run_id = "cluster_test"
+    common = ["--year", str(YEAR), "--lake", str(lake), "--run-id", run_id]
+    arguments = {
+        "step1_ingest": ["--input", str(folder), *common],
+        "step2_explode": common,
+        "step3_aggregate_load": [*common, "--database-url", warehouse.url],
+    }
+    timings = {}
+    for step in STEPS:
+        started = time.perf_counter()
+        result = spark_submit(master, code_zip, step, arguments[step], elsewhere)
+        timings[step] = time.perf_counter() - started
+        assert result.returncode == 0, f"{step}:\n{result.stderr[-4000:]}"
+    print(f"\nspark-submit on the standalone cluster: {timings}")
+    return {"lake": lake, "run_id": run_id, "manifest": manifest, "web": web}
+
+
+def test_two_workers_ran_the_three_applications(cluster_run):
+    status = master_status(cluster_run["web"])
+    assert status["aliveworkers"] == 2
+    assert all(w["state"] == "ALIVE" and w["cores"] == 1 for w in status["workers"])
+    finished = {app["name"]: app["state"] for app in status["completedapps"]}
+    assert finished == {f"medidash-{step}": "FINISHED" for step in STEPS}
+    assert status["activeapps"] == []
+
+
+def test_events_written_match_the_manifest(cluster_run):
+    manifest = cluster_run["manifest"]
+    expected = {
+        entry["dataset"]: entry["events_expected"]
+        for entry in manifest["files"].values()
+        if entry.get("events_expected") is not None
+    }
+    assert set(expected) == {"part_b", "part_d"}
+    report_file = cluster_run["lake"] / "runs" / cluster_run["run_id"] / "reconciliation.json"
+    report = json.loads(report_file.read_text())
+    text = json.dumps(report)
+    for dataset, events in expected.items():
+        assert dataset in report, text[:2000]
+        entry = report[dataset]
+        assert entry.get("events_written") == events == entry.get("events_expected"), dataset
+
+
+def test_landing_rows_are_in_the_warehouse(cluster_run, warehouse):
+    expected = {
+        entry["dataset"]: entry["events_expected"]
+        for entry in cluster_run["manifest"]["files"].values()
+        if entry.get("events_expected") is not None
+    }
+    with psycopg.connect(warehouse.url) as conn:
+        procedures = conn.execute(
+            "select sum(event_count) from landing.procedure_events where data_year = %s", (YEAR,)
+        ).fetchone()[0]
+        prescriptions = conn.execute(
+            "select count(*) from landing.prescription_events where data_year = %s", (YEAR,)
+        ).fetchone()[0]
+        reconciled = dict(
+            conn.execute(
+                "select dataset, events_written from ops.reconciliation "
+                "where run_id = %s and events_written is not null",
+                (cluster_run["run_id"],),
+            ).fetchall()
+        )
+        counts = {
+            table: conn.execute(
+                f"select count(*) from landing.{table} where data_year = %s", (YEAR,)
+            ).fetchone()[0]
+            for table in ("hcpcs_codes", "provider_locations", "clinician_rows", "mips_scores")
+        }
+    assert procedures == expected["part_b"]
+    assert prescriptions > 0
+    assert reconciled == expected
+    assert all(n > 0 for n in counts.values()), counts
+
+
+@pytest.mark.slow
+def test_the_dag_runs_its_spark_steps_on_the_cluster(cluster, release, warehouse, tmp_path):
+    """`medidash run --spark-master spark://...`: the DAG's SparkSubmitOperator tasks go to the
+    standalone master (the spark_default connection), and the run reaches the marts."""
+    master, web = cluster
+    folder, _ = release
+    before = {app["id"] for app in master_status(web)["completedapps"]}
+    home = tmp_path / "home"
+    env = {
+        **os.environ,
+        "MEDIDASH_HOME": str(home),
+        "MEDIDASH_SPARK_DRIVER_MEMORY": "1g",
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "medidash.cli", "run", "--input", str(folder),
+         "--year", str(YEAR), "--database-url", warehouse.url,
+         "--lake", str(tmp_path / "lake"), "--spark-master", master, "--force"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500,
+    )  # fmt: skip
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    apps = [a for a in master_status(web)["completedapps"] if a["id"] not in before]
+    assert sorted(a["name"] for a in apps) == sorted(
+        f"medidash-spark_{t}" for t in ("ingest", "explode", "aggregate_load")
+    )
+    with psycopg.connect(warehouse.url) as conn:
+        rows = conn.execute(
+            "select count(*) from marts.procedure_counts where data_year = %s", (YEAR,)
+        ).fetchone()[0]
+    assert rows > 0
