@@ -27,6 +27,12 @@ from tests.integration.seaweed import seaweed  # noqa: F401 - the session fixtur
 
 YEAR = 2022
 SCALE = 0.0005
+# sized for a tiny release on a shared 2-core machine
+SMALL = {
+    "MEDIDASH_SPARK_SHUFFLE_PARTITIONS": "2",
+    "MEDIDASH_SPARK_DRIVER_MEMORY": "1g",
+    "MEDIDASH_RETRY_DELAY_SECONDS": "1",
+}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +53,7 @@ def medidash_run(home: Path, *args: str, env: dict | None = None) -> tuple[int, 
     result = subprocess.run(
         [sys.executable, "-m", "medidash.cli", "run", *args],
         cwd=PROJECT_ROOT,
-        env={**os.environ, "MEDIDASH_HOME": str(home), **(env or {})},
+        env={**os.environ, **SMALL, "MEDIDASH_HOME": str(home), **(env or {})},
         capture_output=True,
         text=True,
         timeout=900,
