@@ -25,6 +25,7 @@ def build_session(app_name: str, master: str | None = None, **conf: str) -> Spar
         "spark.sql.ansi.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.adaptive.enabled": "true",
+        "spark.sql.shuffle.partitions": os.environ.get("MEDIDASH_SPARK_SHUFFLE_PARTITIONS", "16"),
     }
     defaults.update(conf)
     for key, value in defaults.items():

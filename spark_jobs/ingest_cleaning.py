@@ -1,0 +1,328 @@
+"""Pure transforms of ingest (contract section 2): raw lines → classified records → cleaned,
+typed rows per dataset. DataFrames in, DataFrames out; no I/O, no session, no clock."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+COPYRIGHT_NPI = "0000000001"
+RAW_RECORD_LIMIT = 10_000
+NUMBER = r"^[0-9]+(\.[0-9]+)?$|^\.[0-9]+$"
+
+# counts and amounts: (canonical name, blank allowed)
+CHECKED_NUMBERS = {
+    "part_b": [("tot_srvcs", False), ("tot_bene_day_srvcs", True), ("tot_benes", True)],
+    "part_d": [
+        ("tot_clms", False),
+        ("tot_day_suply", False),
+        ("tot_drug_cst", False),
+        ("tot_benes", True),
+    ],
+}
+
+CLEAN_COLUMNS = {
+    "part_b": [
+        ("npi", "string"),
+        ("provider_last_org_name", "string"),
+        ("provider_first_name", "string"),
+        ("entity_code", "string"),
+        ("provider_type", "string"),
+        ("state", "string"),
+        ("zip5", "string"),
+        ("country", "string"),
+        ("hcpcs_code", "string"),
+        ("hcpcs_description", "string"),
+        ("is_drug", "boolean"),
+        ("place_of_service", "string"),
+        ("tot_benes", "bigint"),
+        ("tot_srvcs", "double"),
+        ("tot_bene_day_srvcs", "bigint"),
+        ("avg_submitted_charge", "double"),
+        ("avg_allowed_amount", "double"),
+        ("avg_payment_amount", "double"),
+        ("avg_standardized_amount", "double"),
+    ],
+    "clinicians": [
+        ("npi", "string"),
+        ("ind_pac_id", "string"),
+        ("last_name", "string"),
+        ("first_name", "string"),
+        ("medical_school", "string"),
+        ("grad_year", "string"),
+        ("specialty", "string"),
+        ("practice_name", "string"),
+        ("practice_id", "string"),
+        ("practice_member_count", "string"),
+        ("city", "string"),
+        ("state", "string"),
+        ("zip5", "string"),
+        *[(f"hosp_afl_ccn_{i}", "string") for i in range(1, 6)],
+        *[(f"hosp_afl_name_{i}", "string") for i in range(1, 6)],
+    ],
+    "affiliations": [
+        ("npi", "string"),
+        ("ind_pac_id", "string"),
+        ("facility_type", "string"),
+        ("facility_ccn", "string"),
+        ("parent_ccn", "string"),
+    ],
+    "part_d": [
+        ("npi", "string"),
+        ("prescriber_last_org_name", "string"),
+        ("city", "string"),
+        ("state", "string"),
+        ("prescriber_type", "string"),
+        ("brand_name", "string"),
+        ("generic_name", "string"),
+        ("tot_clms", "bigint"),
+        ("tot_30day_fills", "double"),
+        ("tot_day_suply", "bigint"),
+        ("tot_drug_cst", "decimal(18,2)"),
+        ("tot_benes", "bigint"),
+    ],
+    "mips": [
+        ("npi", "string"),
+        ("pac_id", "string"),
+        ("practice_id", "string"),
+        ("source", "string"),
+        ("final_mips_score", "double"),
+    ],
+}
+
+
+# -- classification -------------------------------------------------------------------------
+
+
+def parse_fields(lines: DataFrame, header: list[str], delimiter: str) -> DataFrame:
+    """Split each raw line into its fields (RFC 4180 quoting) and count them.
+
+    In: source_file, line_number, raw. Out: the same plus `n_fields` and one string column per
+    header position (`c0`, `c1`, …). Fields are counted outside quotes, so a line with a field
+    too many or too few, or with an unbalanced quote, is seen for what it is.
+    """
+    n = len(header)
+    schema = ", ".join(f"c{i} string" for i in range(n))
+    options = {"sep": delimiter, "quote": '"', "escape": '"', "mode": "PERMISSIVE"}
+    quoted = r'"([^"]|"")*"'
+    unquoted = F.regexp_replace("raw", quoted, "")
+    balanced = (F.length("raw") - F.length(F.regexp_replace("raw", '"', ""))) % 2 == 0
+    return lines.select(
+        "source_file",
+        "line_number",
+        "raw",
+        F.when(balanced, F.size(F.split(unquoted, _regex_escape(delimiter), -1)))
+        .otherwise(F.lit(-1))
+        .alias("n_fields"),
+        F.from_csv("raw", schema, options).alias("fields"),
+    ).select(
+        "source_file",
+        "line_number",
+        "raw",
+        "n_fields",
+        *[F.col(f"fields.c{i}").alias(f"c{i}") for i in range(n)],
+    )
+
+
+def _regex_escape(delimiter: str) -> str:
+    return "\\t" if delimiter == "\t" else "\\" + delimiter if delimiter in "|.^$" else delimiter
+
+
+def _blank(col: Column) -> Column:
+    return F.coalesce(F.trim(col), F.lit("")) == ""
+
+
+def _not_number(name: str, col: Column, blank_ok: bool) -> Column:
+    value = F.trim(col)
+    bad = ~F.coalesce(value.rlike(NUMBER), F.lit(False))
+    message = F.concat(
+        F.lit(f"{name} is not a non-negative number: '"), F.coalesce(value, F.lit("")), F.lit("'")
+    )
+    if blank_ok:
+        return F.when(~_blank(col) & bad, message)
+    blank_message = F.lit(f"{name} is blank")
+    return F.when(_blank(col), blank_message).when(bad, message)
+
+
+def classify(parsed: DataFrame, dataset: str, columns: dict[str, str], n_fields: int) -> DataFrame:
+    """Decide each record's fate: `filtered`, `quarantined` (with a reason), `duplicate` or
+    `valid`, in the contract's order. `columns` maps canonical names to parsed columns (`cN`).
+
+    Out: the input plus `status` and `reason`.
+    """
+    npi = F.trim(F.col(columns["npi"]))
+    reasons = [
+        F.when(
+            F.col("n_fields") == -1, F.lit("unbalanced quotes (or a line break inside quotes)")
+        ).when(
+            F.col("n_fields") != n_fields,
+            F.concat(
+                F.lit(f"wrong number of fields: expected {n_fields}, found "),
+                F.col("n_fields").cast("string"),
+            ),
+        ),
+        F.when(
+            ~F.coalesce(npi.rlike("^[0-9]{10}$"), F.lit(False)),
+            F.concat(F.lit("NPI is not 10 digits: '"), F.coalesce(npi, F.lit("")), F.lit("'")),
+        ),
+    ]
+    for name, blank_ok in CHECKED_NUMBERS.get(dataset, []):
+        if name in columns:
+            reasons.append(_not_number(name, F.col(columns[name]), blank_ok))
+    if dataset == "mips" and "final_mips_score" in columns:
+        score = F.trim(F.col(columns["final_mips_score"]))
+        numeric = F.coalesce(score.rlike(r"^-?[0-9]+(\.[0-9]+)?$"), F.lit(False))
+        reasons.append(
+            F.when(
+                numeric & ((score.cast("double") < 0) | (score.cast("double") > 100)),
+                F.concat(F.lit("final MIPS score outside 0-100: "), score),
+            )
+        )
+    reason = F.coalesce(*reasons)
+    return parsed.withColumn(
+        "status",
+        F.when(npi == COPYRIGHT_NPI, F.lit("filtered"))
+        .when(reason.isNotNull(), F.lit("quarantined"))
+        .otherwise(F.lit("valid")),
+    ).withColumn("reason", F.when(F.col("status") == "quarantined", reason))
+
+
+def mark_duplicates(classified: DataFrame) -> DataFrame:
+    """Among the records that are not quarantined or filtered, every extra copy of a record
+    (same file, every field equal as read) becomes `duplicate`; the first stays `valid`."""
+    from pyspark.sql.window import Window
+
+    candidates = F.col("status") == "valid"
+    window = Window.partitionBy("source_file", "raw_key").orderBy("line_number")
+    return (
+        classified.withColumn("raw_key", F.when(candidates, F.rtrim(F.col("raw"))))
+        .withColumn(
+            "status",
+            F.when(candidates & (F.row_number().over(window) > 1), F.lit("duplicate")).otherwise(
+                F.col("status")
+            ),
+        )
+        .drop("raw_key")
+    )
+
+
+def quarantine_rows(classified: DataFrame, run_id: str, dataset: str) -> DataFrame:
+    """ops.quarantine rows; a raw record longer than 10,000 characters is cut there."""
+    raw = F.col("raw")
+    return classified.where(F.col("status") == "quarantined").select(
+        F.lit(run_id).alias("run_id"),
+        F.lit(dataset).alias("dataset"),
+        "source_file",
+        F.col("line_number").cast("bigint").alias("line_number"),
+        F.when(
+            F.length(raw) > RAW_RECORD_LIMIT,
+            F.concat(F.col("reason"), F.lit(f" (record cut to {RAW_RECORD_LIMIT} characters)")),
+        )
+        .otherwise(F.col("reason"))
+        .alias("reason"),
+        F.substring(raw, 1, RAW_RECORD_LIMIT).alias("raw_record"),
+    )
+
+
+# -- cleaning ------------------------------------------------------------------------------
+
+
+def text(col: Column) -> Column:
+    """Trimmed; blank becomes NULL."""
+    value = F.trim(col)
+    return F.when(value == "", None).otherwise(value)
+
+
+def label(col: Column) -> Column:
+    """Specialty, school, generic name: trimmed, upper-cased, inner white space collapsed."""
+    return F.upper(F.regexp_replace(F.trim(col), r"\s+", " "))
+
+
+def label_or_unknown(col: Column) -> Column:
+    value = label(col)
+    return F.when(F.coalesce(value, F.lit("")) == "", F.lit("UNKNOWN")).otherwise(value)
+
+
+def zip5(col: Column) -> Column:
+    """Digits of the ZIP field; ≤ 5 digits left-padded to 5, more left-padded to 9, first 5."""
+    digits = F.regexp_replace(F.coalesce(col, F.lit("")), "[^0-9]", "")
+    return (
+        F.when(F.length(digits) == 0, None)
+        .when(F.length(digits) <= 5, F.lpad(digits, 5, "0"))
+        .otherwise(F.substring(F.lpad(digits, 9, "0"), 1, 5))
+    )
+
+
+def ccn(col: Column) -> Column:
+    """6 characters; a shorter all-digit CCN is left-padded with zeros."""
+    value = F.upper(F.trim(col))
+    return (
+        F.when(F.coalesce(value, F.lit("")) == "", None)
+        .when(value.rlike("^[0-9]{1,5}$"), F.lpad(value, 6, "0"))
+        .otherwise(value)
+    )
+
+
+def number(col: Column, type_: str) -> Column:
+    value = F.trim(col)
+    parsed = F.when(value.rlike(NUMBER), value.cast("decimal(38,6)"))
+    if type_ == "bigint":
+        return parsed.cast("double").cast("bigint")
+    return parsed.cast(type_)
+
+
+def clean(records: DataFrame, dataset: str, columns: dict[str, str], year: int) -> DataFrame:
+    """Valid records → the dataset's cleaned, typed columns (CLEAN_COLUMNS) plus data_year."""
+
+    def raw(name: str) -> Column:
+        return F.col(columns[name]) if name in columns else F.lit(None).cast("string")
+
+    derived: dict[str, Column] = {}
+    for name, type_ in CLEAN_COLUMNS[dataset]:
+        if name == "zip5":
+            value = zip5(raw("zip"))
+        elif name == "is_drug":
+            value = F.upper(F.trim(raw("hcpcs_drug_ind"))) == "Y"
+        elif name in ("hcpcs_code", "place_of_service", "state", "entity_code"):
+            value = text(F.upper(raw(name)))
+        elif name in ("specialty", "medical_school"):
+            value = label_or_unknown(raw(name))
+        elif name == "generic_name":
+            value = label(raw(name))
+        elif name in ("facility_ccn", "parent_ccn") or name.startswith("hosp_afl_ccn_"):
+            value = ccn(raw(name))
+        elif name == "final_mips_score":
+            score = F.trim(raw(name))
+            value = F.when(score.rlike(r"^[0-9]+(\.[0-9]+)?$"), score.cast("double"))
+        elif type_ != "string":
+            value = number(raw(name), type_)
+        else:
+            value = text(raw(name))
+        derived[name] = value.cast(type_).alias(name)
+    return records.where(F.col("status") == "valid").select(
+        F.lit(year).alias("data_year"), *derived.values()
+    )
+
+
+def counts(classified: DataFrame) -> DataFrame:
+    return classified.groupBy("status").count()
+
+
+RECONCILIATION_KEYS = (
+    "input_rows",
+    "valid_rows",
+    "duplicate_rows",
+    "filtered_rows",
+    "quarantined_rows",
+)
+
+
+def reconciliation(status_counts: dict[str, int]) -> dict[str, int]:
+    report = {
+        "valid_rows": status_counts.get("valid", 0),
+        "duplicate_rows": status_counts.get("duplicate", 0),
+        "filtered_rows": status_counts.get("filtered", 0),
+        "quarantined_rows": status_counts.get("quarantined", 0),
+    }
+    report["input_rows"] = sum(report.values())
+    return report

@@ -1,0 +1,89 @@
+"""What every MediDash Spark job shares: its command line, its error reporting, and the
+run folder of the lake."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import traceback
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+RECONCILIATION = "reconciliation.json"
+
+
+def parser(description: str, *, database: bool = False, release: bool = False):
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--lake", required=True)
+    p.add_argument("--run-id", required=True)
+    if release:
+        p.add_argument("--input", required=True, help="local folder holding the release")
+    if database:
+        p.add_argument("--database-url", default=os.environ.get("MEDIDASH_DATABASE_URL"))
+    return p
+
+
+def run_folder(lake: str, run_id: str) -> Path:
+    return Path(lake) / "runs" / run_id
+
+
+def read_reconciliation(lake: str, run_id: str) -> dict:
+    path = run_folder(lake, run_id) / RECONCILIATION
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_reconciliation(lake: str, run_id: str, report: dict) -> None:
+    folder = run_folder(lake, run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{RECONCILIATION}.{uuid.uuid4().hex}"
+    partial.write_text(json.dumps(report, indent=2, sort_keys=True))
+    partial.replace(folder / RECONCILIATION)
+
+
+def publish_directory(built: Path, final: Path) -> None:
+    """Swap a freshly written folder into place: the old one is moved aside, the new one
+    renamed in, the old one deleted. A job killed at any point leaves either the old or the
+    new folder at `final` (and a `_tmp_`/`_old_` leftover that the next run removes)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    old = final.parent / f"_old_{uuid.uuid4().hex}"
+    if final.exists():
+        final.rename(old)
+    built.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def clean_leftovers(folder: Path) -> None:
+    """Remove what dead runs left while writing (`_tmp_*`, `_old_*`)."""
+    if folder.exists():
+        for child in folder.iterdir():
+            if child.name.startswith(("_tmp_", "_old_")):
+                shutil.rmtree(child, ignore_errors=True)
+
+
+def name_files_deterministically(folder: Path) -> None:
+    """Rename Spark's part files (whose names carry a random id) to part-NNNNN.parquet in task
+    order, so the same release gives the same file names as well as the same bytes."""
+    parts = sorted(folder.glob("part-*.parquet"), key=lambda p: p.name.split("-")[1])
+    for index, part in enumerate(parts):
+        part.rename(folder / f"part-{index:05d}.parquet")
+    for marker in folder.glob("*.crc"):
+        marker.unlink()
+    for marker in folder.glob("_SUCCESS"):
+        marker.unlink()
+
+
+def main_guard(prog: str, body: Callable[[], None]) -> int:
+    """Run a job; a failure ends it with one clear line on stderr and exit status 1."""
+    try:
+        body()
+        return 0
+    except Exception as error:  # noqa: BLE001 - every failure ends in one line for the DAG log
+        traceback.print_exc()
+        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        print(f"{prog}: {type(error).__name__}: {message}", file=sys.stderr)
+        return 1
