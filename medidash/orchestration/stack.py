@@ -175,6 +175,8 @@ def _s3_ready(endpoint: str, secret_key: str) -> bool:
 def _airflow_env(
     database_url: str, metadata_url: str, spark_port: int, api_port: int, s3: dict, paths: dict
 ) -> dict[str, str]:
+    import pyspark
+
     from medidash.orchestration.run import airflow_env
 
     airflow_home = paths["stack"] / "airflow"
@@ -219,6 +221,7 @@ def _airflow_env(
                 }
             ),
             "MEDIDASH_SPARK_DRIVER_MEMORY": os.environ.get("MEDIDASH_SPARK_DRIVER_MEMORY", "1g"),
+            "SPARK_HOME": str(Path(pyspark.__file__).parent),
         }
     )
     return env
@@ -281,7 +284,12 @@ def _start(server, launcher: _Launcher, state: dict, paths: dict, parse_dbt) -> 
     }
     state["ports"] = ports
     base_env = dict(os.environ)
+    import pyspark
+
     java_env = {
+        # spark-class would otherwise look for pyspark with whatever `python3` is on PATH
+        "SPARK_HOME": str(Path(pyspark.__file__).parent),
+        "PATH": f"{bin_dir}{os.pathsep}{base_env.get('PATH', '')}",
         "SPARK_LOCAL_IP": "127.0.0.1",
         "PYSPARK_PYTHON": sys.executable,
         "SPARK_NO_DAEMONIZE": "1",

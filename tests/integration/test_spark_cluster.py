@@ -32,6 +32,19 @@ SCALE = 0.0005
 BIN = Path(sys.executable).parent
 STEPS = ("step1_ingest", "step2_explode", "step3_aggregate_load")
 
+
+def spark_env() -> dict[str, str]:
+    """This venv's pyspark as SPARK_HOME: spark-class would otherwise look for `python3` on PATH."""
+    import pyspark
+
+    return {
+        "SPARK_HOME": str(Path(pyspark.__file__).parent),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
 pytestmark = pytest.mark.skipif(
     not all((SPARK_JOBS_DIR / f"{step}.py").exists() for step in STEPS),
     reason="the Spark jobs have not landed yet",
@@ -68,7 +81,7 @@ def _wait(predicate, timeout: float, what: str, processes=()) -> None:
 def cluster(tmp_path_factory):
     """A standalone master and two 1-core workers; yields (master URL, web UI URL)."""
     root = tmp_path_factory.mktemp("spark-cluster")
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_NO_DAEMONIZE": "1"}
+    env = {**os.environ, **spark_env(), "SPARK_NO_DAEMONIZE": "1"}
     port, ui = _free_port(), _free_port()
     spark_class = str(BIN / "spark-class")
     processes: list[subprocess.Popen] = []
@@ -145,7 +158,7 @@ def spark_submit(master: str, code: Path, step: str, args: list[str], cwd: Path)
         for key, value in os.environ.items()
         if key not in ("PYTHONPATH", "PYSPARK_SUBMIT_ARGS", "SPARK_MASTER")
     }
-    env.update({"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable})
+    env.update(spark_env())
     command = [
         str(BIN / "spark-submit"),
         "--master", master,
@@ -213,7 +226,7 @@ def test_events_written_match_the_manifest(cluster_run):
     for dataset, events in expected.items():
         assert dataset in report, text[:2000]
         entry = report[dataset]
-        assert entry.get("events_written") == events == entry.get("events_expected"), dataset
+        assert entry.get("events_written") == events, dataset
 
 
 def test_landing_rows_are_in_the_warehouse(cluster_run, warehouse):
@@ -229,13 +242,14 @@ def test_landing_rows_are_in_the_warehouse(cluster_run, warehouse):
         prescriptions = conn.execute(
             "select count(*) from landing.prescription_events where data_year = %s", (YEAR,)
         ).fetchone()[0]
-        reconciled = dict(
-            conn.execute(
-                "select dataset, events_written from ops.reconciliation "
+        reconciled = {
+            dataset: (written, expected_events)
+            for dataset, written, expected_events in conn.execute(
+                "select dataset, events_written, events_expected from ops.reconciliation "
                 "where run_id = %s and events_written is not null",
                 (cluster_run["run_id"],),
             ).fetchall()
-        )
+        }
         counts = {
             table: conn.execute(
                 f"select count(*) from landing.{table} where data_year = %s", (YEAR,)
@@ -244,7 +258,7 @@ def test_landing_rows_are_in_the_warehouse(cluster_run, warehouse):
         }
     assert procedures == expected["part_b"]
     assert prescriptions > 0
-    assert reconciled == expected
+    assert reconciled == {dataset: (events, events) for dataset, events in expected.items()}
     assert all(n > 0 for n in counts.values()), counts
 
 
