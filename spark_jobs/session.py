@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -13,6 +14,9 @@ def build_session(app_name: str, master: str | None = None, **conf: str) -> Spar
     Without `master`, spark-submit's `--master` (or `local[*]`) decides. Timestamps are UTC and
     Parquet output is zstd-compressed, so the lake's bytes do not depend on the machine.
     """
+    # Python workers run this interpreter (the one with pyarrow and psycopg) unless the
+    # deployment says otherwise (PYSPARK_PYTHON or spark.pyspark.python on a cluster).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)

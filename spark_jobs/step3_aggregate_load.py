@@ -1,0 +1,296 @@
+"""Step 3, aggregate and land: events and cleaned dimensions → `landing.*` in PostgreSQL.
+
+    python -m spark_jobs.step3_aggregate_load --year YYYY --lake LAKE --run-id RUN \
+        --database-url URL
+
+The events are the source of truth: procedure and prescription totals are aggregated from the
+lake, not from the CMS rows. Every landing table is loaded with COPY into an unlogged
+`staging.<table>__<run>` table, from the executors in parallel (each partition streams its
+rows as CSV through its own connection); then one transaction replaces the data year in
+`landing`, and records the run's reconciliation and quarantine rows in `ops`. Readers see the
+previous year or the new one, never a part. Staging tables are dropped after, and those of dead
+runs at the next start.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.window import Window
+
+from medidash.warehouse.schema import LANDING_TABLES, ensure_schema
+from spark_jobs.jobs import main_guard, parser, read_reconciliation, run_folder
+from spark_jobs.session import build_session
+
+LANDING_COLUMNS = {  # column names in DDL order; commas inside numeric(p, s) are not separators
+    table: [part.split()[0] for part in re.split(r",(?![^(]*\))", ddl) if part.strip()]
+    for table, ddl in LANDING_TABLES.items()
+}
+QUARANTINE_COLUMNS = ["run_id", "dataset", "source_file", "line_number", "reason", "raw_record"]
+
+
+# -- transforms ----------------------------------------------------------------------------
+
+
+def procedure_totals(events: DataFrame) -> DataFrame:
+    """landing.procedure_events: year × NPI × state × ZIP5 × HCPCS code."""
+    return events.groupBy("data_year", "npi", "state", "zip5", "hcpcs_code").agg(
+        F.count(F.lit(1)).alias("event_count"),
+        F.sum("units").cast("decimal(20,3)").alias("service_units"),
+    )
+
+
+def prescription_totals(events: DataFrame) -> DataFrame:
+    """landing.prescription_events: year × NPI × state × generic name (cents → dollars)."""
+    return events.groupBy("data_year", "npi", "state", "generic_name").agg(
+        F.count(F.lit(1)).alias("claim_count"),
+        F.sum("days_supply").cast("bigint").alias("day_supply"),
+        (F.sum("drug_cost") / 100).cast("decimal(20,2)").alias("drug_cost"),
+    )
+
+
+def most_frequent(rows: DataFrame, keys: list[str], value: str, weight: str | None = None):
+    """Per key, the most frequent non-null value; ties to the smallest (contract rule)."""
+    counted = (
+        rows.where(F.col(value).isNotNull())
+        .groupBy(*keys, value)
+        .agg((F.sum(weight) if weight else F.count(F.lit(1))).alias("_weight"))
+    )
+    ranked = counted.withColumn(
+        "_rank",
+        F.row_number().over(
+            Window.partitionBy(*keys).orderBy(F.col("_weight").desc(), F.col(value).asc())
+        ),
+    )
+    return ranked.where(F.col("_rank") == 1).select(*keys, value)
+
+
+def hcpcs_codes(part_b: DataFrame, year: int) -> DataFrame:
+    """landing.hcpcs_codes: the most frequent description (ties to the smallest); is_drug when
+    any row of the code carries the drug indicator Y."""
+    descriptions = most_frequent(part_b, ["hcpcs_code"], "hcpcs_description")
+    drug = part_b.groupBy("hcpcs_code").agg(F.max(F.col("is_drug").cast("int")).alias("d"))
+    return drug.join(descriptions, "hcpcs_code", "left").select(
+        F.lit(year).alias("data_year"),
+        "hcpcs_code",
+        "hcpcs_description",
+        (F.coalesce(F.col("d"), F.lit(0)) == 1).alias("is_drug"),
+    )
+
+
+def provider_locations(part_b: DataFrame, year: int) -> DataFrame:
+    return (
+        part_b.groupBy("npi", "state", "zip5")
+        .agg(F.count(F.lit(1)).alias("row_count"))
+        .select(F.lit(year).alias("data_year"), "npi", "state", "zip5", "row_count")
+    )
+
+
+def clinician_rows(clinicians: DataFrame, year: int) -> DataFrame:
+    keys = ["npi", "specialty", "medical_school", "practice_id", "practice_name", "state", "zip5"]
+    return (
+        clinicians.groupBy(*keys)
+        .agg(F.count(F.lit(1)).alias("row_count"))
+        .select(F.lit(year).alias("data_year"), *keys, "row_count")
+    )
+
+
+def hospital_affiliations(affiliations: DataFrame, clinicians: DataFrame, year: int) -> DataFrame:
+    """From the affiliations file (type from `facility_type`, no name) and from the older
+    clinicians layout's inline hosp_afl_1..5 (type Hospital, name from the LBN column)."""
+    current = affiliations.select(
+        "npi", "facility_ccn", "facility_type", F.lit(None).cast("string").alias("facility_name")
+    )
+    inline = [
+        clinicians.select(
+            "npi",
+            F.col(f"hosp_afl_ccn_{i}").alias("facility_ccn"),
+            F.lit("Hospital").alias("facility_type"),
+            F.col(f"hosp_afl_name_{i}").alias("facility_name"),
+        )
+        for i in range(1, 6)
+    ]
+    union = current
+    for frame in inline:
+        union = union.unionByName(frame)
+    return (
+        union.where(F.col("facility_ccn").isNotNull())
+        .groupBy("npi", "facility_ccn")
+        .agg(
+            F.min("facility_type").alias("facility_type"),
+            F.min("facility_name").alias("facility_name"),
+        )
+        .select(
+            F.lit(year).alias("data_year"), "npi", "facility_ccn", "facility_type", "facility_name"
+        )
+    )
+
+
+def mips_scores(mips: DataFrame, year: int) -> DataFrame:
+    """The largest numeric final score of each NPI (NULL when it has none)."""
+    return (
+        mips.groupBy("npi")
+        .agg(F.max("final_mips_score").alias("final_mips_score"))
+        .select(F.lit(year).alias("data_year"), "npi", "final_mips_score")
+    )
+
+
+def landing_frames(spark: SparkSession, lake: str, year: int) -> dict[str, DataFrame]:
+    root = Path(lake)
+
+    def read(kind: str, name: str) -> DataFrame:
+        return spark.read.parquet(str(root / kind / name / f"data_year={year}"))
+
+    part_b = read("clean", "part_b")
+    clinicians = read("clean", "clinicians")
+    procedures = read("events", "procedures").withColumn("data_year", F.lit(year))
+    prescriptions = read("events", "prescriptions").withColumn("data_year", F.lit(year))
+    return {
+        "procedure_events": procedure_totals(procedures),
+        "prescription_events": prescription_totals(prescriptions),
+        "hcpcs_codes": hcpcs_codes(part_b, year),
+        "provider_locations": provider_locations(part_b, year),
+        "clinician_rows": clinician_rows(clinicians, year),
+        "hospital_affiliations": hospital_affiliations(
+            read("clean", "affiliations"), clinicians, year
+        ),
+        "mips_scores": mips_scores(read("clean", "mips"), year),
+    }
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def _copy_partitions(url: str, table: str, columns: list[str]):
+    """A mapInArrow function: stream each Arrow batch of the partition into COPY."""
+
+    def load(batches):
+        import io
+
+        import psycopg
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        rows = 0
+        with psycopg.connect(url) as conn, conn.cursor() as cur:
+            statement = f"copy staging.{table} ({', '.join(columns)}) from stdin (format csv)"
+            with cur.copy(statement) as copy:
+                for batch in batches:
+                    if batch.num_rows:
+                        buffer = io.BytesIO()
+                        pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=False))
+                        copy.write(buffer.getvalue())
+                        rows += batch.num_rows
+        yield pa.RecordBatch.from_pydict({"rows": [rows]})
+
+    return load
+
+
+def stage(frame: DataFrame, url: str, staging_table: str, columns: list[str]) -> int:
+    loaded = frame.select(*columns).mapInArrow(
+        _copy_partitions(url, staging_table, columns), "rows long"
+    )
+    return int(loaded.agg(F.sum("rows")).first()[0] or 0)
+
+
+def drop_staging(conn, keep_run: str | None = None) -> None:
+    tables = conn.execute("select tablename from pg_tables where schemaname = 'staging'").fetchall()
+    for (name,) in tables:
+        if keep_run is None or not name.endswith(f"__{keep_run}"):
+            conn.execute(f'drop table if exists staging."{name}"')
+
+
+def load(spark: SparkSession, lake: str, year: int, run_id: str, url: str) -> dict[str, int]:
+    import psycopg
+
+    ensure_schema(url)
+    suffix = "".join(ch if ch.isalnum() else "_" for ch in run_id.lower())[:40]
+    loaded_at = datetime.now(UTC)
+    with psycopg.connect(url, autocommit=True) as conn:
+        drop_staging(conn)  # what dead runs left
+        for table in LANDING_TABLES:
+            conn.execute(
+                f"create unlogged table staging.{table}__{suffix} "
+                f"(like landing.{table} including defaults)"
+            )
+            conn.execute(
+                f"alter table staging.{table}__{suffix} alter column loaded_at "
+                f"set default '{loaded_at.isoformat()}'"
+            )
+        conn.execute(f"create unlogged table staging.quarantine__{suffix} (like ops.quarantine)")
+    try:
+        counts = {}
+        for table, frame in landing_frames(spark, lake, year).items():
+            columns = [c for c in LANDING_COLUMNS[table] if c != "loaded_at"]
+            counts[table] = stage(frame, url, f"{table}__{suffix}", columns)
+        quarantine = spark.read.parquet(str(run_folder(lake, run_id) / "quarantine"))
+        counts["quarantine"] = stage(quarantine, url, f"quarantine__{suffix}", QUARANTINE_COLUMNS)
+        publish(url, year, run_id, suffix, read_reconciliation(lake, run_id))
+        return counts
+    finally:
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+                drop_staging(conn)
+        except psycopg.OperationalError:
+            pass  # the database is gone; the next run drops the leftovers
+
+
+def publish(url: str, year: int, run_id: str, suffix: str, report: dict) -> None:
+    """One transaction: the year's landing rows, the run's reconciliation and quarantine."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        for table in LANDING_TABLES:
+            columns = ", ".join(LANDING_COLUMNS[table])
+            conn.execute(f"delete from landing.{table} where data_year = %s", (year,))
+            conn.execute(
+                f"insert into landing.{table} ({columns}) "
+                f"select {columns} from staging.{table}__{suffix}"
+            )
+        conn.execute("delete from ops.reconciliation where run_id = %s", (run_id,))
+        for dataset, entry in sorted(report.items()):
+            conn.execute(
+                "insert into ops.reconciliation (run_id, dataset, input_rows, valid_rows, "
+                "duplicate_rows, filtered_rows, quarantined_rows, events_written, "
+                "events_expected) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    run_id,
+                    dataset,
+                    entry["input_rows"],
+                    entry["valid_rows"],
+                    entry["duplicate_rows"],
+                    entry["filtered_rows"],
+                    entry["quarantined_rows"],
+                    entry.get("events_written"),
+                    entry.get("events_expected"),
+                ),
+            )
+        columns = ", ".join(QUARANTINE_COLUMNS)
+        conn.execute("delete from ops.quarantine where run_id = %s", (run_id,))
+        conn.execute(
+            f"insert into ops.quarantine ({columns}) select {columns} "
+            f"from staging.quarantine__{suffix}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser(__doc__.splitlines()[0], database=True).parse_args(argv)
+
+    def body():
+        if not args.database_url:
+            raise ValueError("no --database-url (or MEDIDASH_DATABASE_URL) given")
+        spark = build_session("medidash-step3-aggregate-load")
+        counts = load(spark, args.lake, args.year, args.run_id, args.database_url)
+        for table, rows in counts.items():
+            print(f"{table}: {rows:,} rows loaded")
+
+    return main_guard("step3_aggregate_load", body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
