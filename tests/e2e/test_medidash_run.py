@@ -156,6 +156,7 @@ def test_the_same_release_again_skips_without_force(first_run, home, release, wa
     assert seconds < first_run["seconds"] / 2, (seconds, first_run["seconds"])
 
 
+@pytest.mark.slow  # a third full run (~5 min on 2 busy cores); the S3 run covers a re-load
 def test_forcing_the_same_release_leaves_the_marts_identical(first_run, home, release, warehouse):
     folder, manifest = release
     before = runs(warehouse.url, YEAR)
