@@ -107,7 +107,7 @@ def dashboard_server(marts_db, tmp_path_factory):
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        env={**os.environ, "MEDIDASH_DASHBOARD_WORKERS": "1"},
+        env={**os.environ, "MEDIDASH_DASHBOARD_WORKERS": "1", "MEDIDASH_API_RATE_LIMIT": "50/100"},
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

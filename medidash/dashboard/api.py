@@ -319,3 +319,9 @@ OPENAPI = {
         }
     },
 }
+
+
+@api.route("/<path:unknown>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+def no_such_endpoint(unknown):
+    """Anything else under /api/v1 is a JSON 404 (never the dashboard's page)."""
+    return jsonify({"error": "no such endpoint"}), 404

@@ -21,7 +21,8 @@ class DashboardServer(BaseApplication):
     def load(self):
         from medidash.dashboard.app import create_app
 
-        return create_app(self.database_url).server
+        rate, _, burst = os.environ.get("MEDIDASH_API_RATE_LIMIT", "20/60").partition("/")
+        return create_app(self.database_url, rate_limit=(float(rate), int(burst or rate))).server
 
 
 def run(args) -> int:

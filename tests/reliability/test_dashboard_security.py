@@ -1,0 +1,128 @@
+"""Attacks on the dashboard and the API: injection and script payloads in every input are
+refused or shown as text, the database role cannot write, and the server tells nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import psycopg
+import pytest
+
+PAYLOADS = [
+    "'; drop table marts.geo_summary; --",
+    "1' or '1'='1",
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "%' union select current_user --",
+    "\\x00\\",
+]
+
+
+def request(base, path, data: bytes | None = None, method="GET"):
+    req = urllib.request.Request(
+        base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read().decode()
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_api_refuses_injection_in_every_parameter(dashboard_server, marts_db, payload):
+    quoted = urllib.parse.quote(payload, safe="")
+    for path in (
+        f"/api/v1/geo/zip/{quoted}",
+        f"/api/v1/geo/state/{quoted}/procedures",
+        f"/api/v1/geo/{quoted}/CA",
+        f"/api/v1/practices/{quoted}/hospitals",
+        f"/api/v1/geo/state/CA?year={quoted}",
+        f"/api/v1/geo/state/CA/procedures?limit={quoted}",
+        f"/api/v1/geo/state/CA/procedures?drugs={quoted}",
+    ):
+        status, headers, body = request(dashboard_server, path)
+        assert status in (400, 404), (path, status)
+        assert headers["Content-Type"] == "application/json"
+        assert "<script" not in body and "Traceback" not in body
+    status, _, body = request(dashboard_server, f"/api/v1/practices?q={quoted}")
+    assert status == 200 and json.loads(body) == []  # a search for the text itself: no match
+    with psycopg.connect(marts_db.url) as conn:
+        assert conn.execute("select count(*) from marts.geo_summary").fetchone()[0] > 0
+
+
+def test_dashboard_role_is_read_only(marts_db):
+    with psycopg.connect(marts_db.dashboard_url, autocommit=True) as conn:
+        assert conn.execute("select count(*) from marts.geo_summary").fetchone()[0] > 0
+        assert conn.execute("select count(*) from ops.pipeline_runs").fetchone()[0] >= 0
+        for statement in (
+            "insert into marts.geo_summary (data_year) values (1)",
+            "delete from marts.procedure_counts",
+            "create table marts.x (a int)",
+            "create table public.x (a int)",
+            "select * from landing.procedure_events",
+            "drop table marts.geo_summary",
+            "update ops.pipeline_runs set status = 'failed'",
+        ):
+            with pytest.raises(psycopg.Error):
+                conn.execute(statement)
+
+
+def test_headers_debug_off_and_limits(dashboard_server):
+    status, headers, body = request(dashboard_server, "/")
+    csp = headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "'unsafe-eval'" not in csp
+    assert (
+        "script-src 'self'" in csp
+        and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+    )
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    status, _, body = request(dashboard_server, "/_dash-update-component", b"{not json", "POST")
+    assert status in (400, 500) and "Traceback" not in body and "werkzeug" not in body.lower()
+    status, _, body = request(
+        dashboard_server, "/_dash-update-component", b"x" * (256 * 1024), "POST"
+    )
+    assert status == 413
+    status, _, body = request(dashboard_server, "/no/such/page")
+    assert status == 404 and "Traceback" not in body
+
+
+def test_api_rate_limit(dashboard_server):
+    statuses = [request(dashboard_server, "/api/v1/years")[0] for _ in range(300)]
+    assert 429 in statuses, "300 requests at once must meet the rate limit"
+    assert statuses[0] == 200
+    time.sleep(3)  # let the bucket refill for the tests after this one
+
+
+def test_script_payloads_render_as_text_in_the_browser(dashboard_server):
+    sync = pytest.importorskip("playwright.sync_api")
+    with sync.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page()
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        payload = "<img src=x onerror=alert(1)>"
+        page.goto(dashboard_server + "/?practice=" + urllib.parse.quote(payload))
+        page.wait_for_selector("text=Invalid link")
+        page.goto(dashboard_server + "/")
+        page.wait_for_selector("#zip-input")
+        page.fill("#zip-input", "<script>alert(2)</script>")
+        page.click("#zip-button")
+        page.wait_for_selector("text=a ZIP code is five digits")
+        page.click("#practice-search")
+        page.locator("input.dash-dropdown-search").press_sequentially(
+            "<svg onload=alert(3)>", delay=20
+        )
+        page.wait_for_timeout(1500)
+        assert (
+            page.evaluate("() => document.querySelectorAll('img[src=x], svg[onload]').length") == 0
+        )
+        browser.close()
+        assert dialogs == []
