@@ -1,0 +1,163 @@
+"""Pipeline benchmark: a generated release through ingest → explode → aggregate and load, each
+stage timed in one Spark session, plus the original project's explode method (an RDD flatMap
+that copies each Row n times in Python) against ours on the same sample, in the same run."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+SAMPLE_ROWS = 20_000
+
+
+class PeakMemory:
+    """Samples the resident memory of this process and its children (the Spark JVM)."""
+
+    def __init__(self, interval: float = 0.5):
+        self.interval, self.peak = interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        me = psutil.Process()
+        while not self._stop.is_set():
+            try:
+                total = me.memory_info().rss + sum(
+                    c.memory_info().rss for c in me.children(recursive=True)
+                )
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                pass
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*.parquet"))
+
+
+def _row_copy_explode(sample, out: str) -> int:
+    """diego-astu's method: every row copied n times in Python, then written."""
+
+    def copies(row):
+        days = row["tot_bene_day_srvcs"]
+        n = days if days and days > 0 else math.ceil(row["tot_srvcs"])
+        return [row] * int(n)
+
+    exploded = sample.rdd.flatMap(copies)
+    frame = sample.sparkSession.createDataFrame(exploded, sample.schema)
+    frame.write.mode("overwrite").parquet(out)
+    return frame.sparkSession.read.parquet(out).count()
+
+
+def run(scale: float, workdir: Path) -> dict:
+    from medidash.generator.release import generate
+    from medidash.warehouse import EmbeddedServer
+    from spark_jobs import step1_ingest, step2_explode, step3_aggregate_load
+    from spark_jobs.session import build_session
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    release = workdir / f"release-{scale:g}"
+    if not (release / "manifest.json").exists():
+        generate(release, 2023, scale, 42, "current")
+    url = os.environ.get("MEDIDASH_DATABASE_URL") or EmbeddedServer(workdir / "pg").start().url
+    lake = workdir / "lake"
+    shutil.rmtree(lake, ignore_errors=True)
+    run_id = "bench"
+    figures: dict = {"scale": scale}
+    spark = build_session(
+        "medidash-bench",
+        **{
+            "spark.sql.adaptive.coalescePartitions.enabled": "false",
+            "spark.driver.memory": os.environ.get("MEDIDASH_SPARK_DRIVER_MEMORY", "8g"),
+        },
+    )
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        report = step1_ingest.ingest(spark, release, 2023, str(lake), run_id)
+        seconds = time.perf_counter() - started
+        rows = sum(entry["input_rows"] for entry in report.values())
+        figures.update(
+            ingest_seconds=round(seconds, 1),
+            ingest_rows=rows,
+            ingest_rows_per_second=round(rows / seconds),
+        )
+
+        started = time.perf_counter()
+        report = step2_explode.explode(spark, str(lake), 2023, run_id)
+        seconds = time.perf_counter() - started
+        procedures = report["part_b"]["events_written"]
+        prescriptions = report["part_d"]["events_written"]
+        events = procedures + prescriptions
+        figures.update(
+            explode_seconds=round(seconds, 1),
+            events=events,
+            procedure_events=procedures,
+            explode_events_per_second=round(events / seconds),
+            lake_bytes_per_procedure_event=round(
+                _folder_bytes(lake / "events" / "procedures") / max(procedures, 1), 3
+            ),
+            lake_bytes_per_prescription_event=round(
+                _folder_bytes(lake / "events" / "prescriptions") / max(prescriptions, 1), 3
+            ),
+        )
+
+        started = time.perf_counter()
+        counts = step3_aggregate_load.load(spark, str(lake), 2023, run_id, url)
+        seconds = time.perf_counter() - started
+        landed = sum(v for k, v in counts.items() if k != "quarantine")
+        figures.update(
+            aggregate_load_seconds=round(seconds, 1),
+            landed_rows=landed,
+            aggregate_events_per_second=round(events / seconds),
+            load_rows_per_second=round(landed / seconds),
+        )
+    figures["peak_memory_gib"] = round(memory.peak / 2**30, 2)
+    figures["wall_seconds"] = round(
+        figures["ingest_seconds"] + figures["explode_seconds"] + figures["aggregate_load_seconds"],
+        1,
+    )
+
+    sample = (
+        spark.read.parquet(str(lake / "clean" / "part_b" / "data_year=2023"))
+        .limit(SAMPLE_ROWS)
+        .cache()
+    )
+    sample.count()
+    out = workdir / "explode-compare"
+    started = time.perf_counter()
+    ours = step2_explode.explode_procedures(sample, 2023)
+    ours.write.mode("overwrite").parquet(str(out / "ours"))
+    ours_events = spark.read.parquet(str(out / "ours")).count()
+    ours_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    copy_events = _row_copy_explode(sample, str(out / "row_copy"))
+    copy_seconds = time.perf_counter() - started
+    assert copy_events == ours_events, (copy_events, ours_events)
+    figures.update(
+        compare_sample_rows=SAMPLE_ROWS,
+        compare_events=ours_events,
+        ours_sample_events_per_second=round(ours_events / ours_seconds),
+        row_copy_sample_events_per_second=round(copy_events / copy_seconds),
+        explode_speedup_vs_row_copy=round(copy_seconds / ours_seconds, 1),
+    )
+    spark.stop()
+    # a national year (--scale 1, ~2 billion events) at the rates measured here
+    per_event = (figures["explode_seconds"] + figures["aggregate_load_seconds"]) / events
+    figures["national_estimate_minutes"] = round(
+        (figures["ingest_seconds"] / scale + per_event * events / scale) / 60, 1
+    )
+    return figures
