@@ -116,6 +116,8 @@ def seaweed(tmp_path_factory):
             f"-filer.port={filer}",
             f"-s3.port={s3}",
             f"-s3.config={config}",
+            "-s3.port.iceberg=0",  # fixed default ports: another weed may hold them
+            "-s3.port.lance=0",
             "-master.volumeSizeLimitMB=64",
             "-volume.max=100",
         ],
