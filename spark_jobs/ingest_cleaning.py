@@ -8,6 +8,9 @@ from pyspark.sql import functions as F
 
 COPYRIGHT_NPI = "0000000001"
 RAW_RECORD_LIMIT = 10_000
+# No CMS record comes near this; a longer "line" is garbage and is quarantined unparsed, so it
+# never reaches the CSV parser (which would hold it, and copies of it, in memory).
+MAX_RECORD_CHARS = 1_000_000
 NUMBER = r"^[0-9]+(\.[0-9]+)?$|^\.[0-9]+$"
 
 # counts and amounts: (canonical name, blank allowed)
@@ -105,16 +108,19 @@ def parse_fields(lines: DataFrame, header: list[str], delimiter: str) -> DataFra
     schema = ", ".join(f"c{i} string" for i in range(n))
     options = {"sep": delimiter, "quote": '"', "escape": '"', "mode": "PERMISSIVE"}
     quoted = r'"([^"]|"")*"'
-    unquoted = F.regexp_replace("raw", quoted, "")
-    balanced = (F.length("raw") - F.length(F.regexp_replace("raw", '"', ""))) % 2 == 0
+    fits = F.length("raw") <= MAX_RECORD_CHARS
+    raw = F.when(fits, F.col("raw"))
+    unquoted = F.regexp_replace(raw, quoted, "")
+    balanced = (F.length(raw) - F.length(F.regexp_replace(raw, '"', ""))) % 2 == 0
     return lines.select(
         "source_file",
         "line_number",
         "raw",
-        F.when(balanced, F.size(F.split(unquoted, _regex_escape(delimiter), -1)))
+        F.when(~fits, F.lit(-2))
+        .when(balanced, F.size(F.split(unquoted, _regex_escape(delimiter), -1)))
         .otherwise(F.lit(-1))
         .alias("n_fields"),
-        F.from_csv("raw", schema, options).alias("fields"),
+        F.from_csv(raw, schema, options).alias("fields"),
     ).select(
         "source_file",
         "line_number",
@@ -153,8 +159,11 @@ def classify(parsed: DataFrame, dataset: str, columns: dict[str, str], n_fields:
     npi = F.trim(F.col(columns["npi"]))
     reasons = [
         F.when(
-            F.col("n_fields") == -1, F.lit("unbalanced quotes (or a line break inside quotes)")
-        ).when(
+            F.col("n_fields") == -2,
+            F.lit(f"record longer than {MAX_RECORD_CHARS:,} characters"),
+        )
+        .when(F.col("n_fields") == -1, F.lit("unbalanced quotes (or a line break inside quotes)"))
+        .when(
             F.col("n_fields") != n_fields,
             F.concat(
                 F.lit(f"wrong number of fields: expected {n_fields}, found "),
