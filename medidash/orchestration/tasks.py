@@ -232,17 +232,7 @@ def run_dbt(args: list[str]) -> None:
 
 
 def generate_docs() -> None:
-    """The dbt docs site: the docs module's builder when there is one, else `dbt docs generate
-    --static` (one self-contained target/static_index.html)."""
-    import importlib.util
+    """The dbt docs site: one self-contained target/static_index.html."""
+    from medidash.orchestration.docs import generate_docs as generate
 
-    if importlib.util.find_spec("medidash.orchestration.docs") is not None:
-        from medidash.orchestration import docs
-
-        if hasattr(docs, "generate_docs"):
-            import inspect
-
-            takes_url = bool(inspect.signature(docs.generate_docs).parameters)
-            docs.generate_docs(warehouse_url()) if takes_url else docs.generate_docs()
-            return
-    run_dbt(["docs", "generate", "--static"])
+    generate(warehouse_url())
