@@ -18,6 +18,7 @@ def build_session(app_name: str, master: str | None = None, **conf: str) -> Spar
     # deployment says otherwise (PYSPARK_PYTHON or spark.pyspark.python on a cluster).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
+    master = master or os.environ.get("MEDIDASH_SPARK_MASTER")
     if master:
         builder = builder.master(master)
     elif "SPARK_MASTER" not in os.environ and not _submitted():
