@@ -37,7 +37,7 @@ test: install system-deps lint
 	$(BIN)/python -m pytest -ra tests
 
 test-reliability: install system-deps
-	$(BIN)/python -m pytest -ra tests/reliability -m slow --run-slow
+	$(BIN)/python -m pytest -ra -m slow --run-slow tests
 
 bench: install
 	$(BIN)/medidash bench --scale $${BENCH_SCALE:-0.1} --generator-scale $${BENCH_GENERATOR_SCALE:-1}
