@@ -90,7 +90,8 @@ clinician_totals as (
         clinician_geographies.geo_level,
         clinician_geographies.geo_id,
         count(*) as clinician_count,
-        avg(clinician_profiles.final_mips_score) as avg_mips_score
+        -- numeric, so the mean does not depend on the order rows are added up
+        round(avg(clinician_profiles.final_mips_score::numeric), 6) as avg_mips_score
     from clinician_geographies
     inner join clinician_profiles
         on
