@@ -125,8 +125,9 @@ def _write(
     run_id: str,
     files: int,
 ) -> Path:
-    """Partition the source rows by a hash of their key into a fixed number of files (derived
-    from the data, not the machine), sort them, explode in place, write, then swap in."""
+    """Partition the source rows by a hash of their NPI into a fixed number of files (derived
+    from the data, not the machine), sort them by every column the events derive from (so the
+    order is total whatever order step 1 wrote them in), explode in place, write, swap in."""
     clean_leftovers(target_root)
     ordered = rows.repartition(files, *sort[:1]).sortWithinPartitions(*sort)
     built = target_root / f"_tmp_{run_id}"
