@@ -6,7 +6,8 @@ Contract section 3. A Part B row becomes n events, n = Tot_Bene_Day_Srvcs when p
 above 0, else ceil(Tot_Srvcs); a Part D row becomes Tot_Clms events. The explosion runs in the
 JVM (`sequence` + `explode`); units, days' supply and cost are split in integer thousandths and
 cents so that they add up exactly to the source row; each event's date comes from a hash of the
-row key, so the same release gives the same events, file for file and byte for byte, on any
+row key, so the same release gives the same events, file for file and row for row (the data
+pages byte for byte; parquet-mr orders the footer's encoding list by hash), on any
 number of cores. Each year is written to `_tmp_<run>` and swapped in whole.
 """
 

@@ -188,3 +188,25 @@ def copy_in_progress(url: str) -> bool:
                 "and state = 'active' and pid <> pg_backend_pid()"
             ).fetchone()
         )
+
+
+def parquet_digest(folder: Path) -> dict[str, str]:
+    """Relative path -> sha256 of each Parquet file's rows, in file order.
+
+    The rows and their order, not the raw bytes: parquet-mr writes each column's set of
+    encodings into the footer in the JVM's hash order, which changes from one JVM to the next
+    while the data pages stay identical.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = {}
+    for path in sorted(folder.rglob("*.parquet")):
+        sink = pa.BufferOutputStream()
+        table = pq.read_table(path)
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        out[str(path.relative_to(folder))] = hashlib.sha256(
+            sink.getvalue().to_pybytes()
+        ).hexdigest()
+    return out
