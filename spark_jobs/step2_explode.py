@@ -37,17 +37,31 @@ def _days_in_year(year: int) -> int:
     return 366 if (year % 4 == 0 and year % 100 != 0) or year % 400 == 0 else 365
 
 
-def _event_date(year: int, key: list[Column], i: Column, n: Column) -> Column:
-    """Events of a row spread evenly over the year from a start day hashed from the row key."""
+# The helpers below work on an exploded frame: `n` is the row's event count and `i` (0 <= i < n)
+# the event's index; integer `div` keeps the arithmetic exact and cheap.
+
+
+def _start_day(year: int, key: list[Column]) -> Column:
+    """A row's first event day (0-based), hashed from the row key: computed once per row."""
+    return F.pmod(F.xxhash64(*key), F.lit(_days_in_year(year)))
+
+
+def _event_date(year: int) -> Column:
+    """The row's events spread evenly over the year from its start day (column `start`)."""
     days = _days_in_year(year)
-    start = F.pmod(F.xxhash64(*key), F.lit(days))
-    offset = F.pmod(start + F.floor(i * F.lit(days) / n), F.lit(days)).cast("int")
+    offset = ((F.col("start") + F.expr(f"(i * {days}) div n")) % F.lit(days)).cast("int")
     return F.date_add(F.make_date(F.lit(year), F.lit(1), F.lit(1)), offset)
 
 
-def _split(total: Column, n: Column, i: Column) -> Column:
-    """The i-th of n integer shares of `total`: the first total % n shares get one more."""
-    return F.floor(total / n) + F.when(i < F.pmod(total, n), F.lit(1)).otherwise(F.lit(0))
+def _split(total: str) -> Column:
+    """The i-th of n integer shares of column `total` (>= 0): the first total % n get one more."""
+    extra = F.when(F.col("i") < F.col(total) % F.col("n"), F.lit(1)).otherwise(F.lit(0))
+    return F.expr(f"{total} div n") + extra
+
+
+def _events(rows: DataFrame, year: int, key: list[str]) -> DataFrame:
+    with_start = rows.withColumn("start", _start_day(year, [F.col(k) for k in key]))
+    return with_start.select("*", F.explode(F.sequence(F.lit(0), F.col("n") - 1)).alias("i"))
 
 
 def procedure_event_count(rows: DataFrame) -> Column:
@@ -70,17 +84,14 @@ def explode_procedures(part_b: DataFrame, year: int) -> DataFrame:
         procedure_event_count(part_b).alias("n"),
         F.round(F.col("tot_srvcs") * 1000).cast("bigint").alias("milli_units"),
     ).where(F.col("n") > 0)
-    key = [F.col("npi"), F.col("hcpcs_code"), F.col("place_of_service")]
-    events = rows.select("*", F.explode(F.sequence(F.lit(0), F.col("n") - 1)).alias("i"))
+    events = _events(rows, year, ["npi", "hcpcs_code", "place_of_service"])
     return events.select(
         F.lit(year).alias("data_year"),
         "npi",
         "hcpcs_code",
         "place_of_service",
-        _event_date(year, key, F.col("i"), F.col("n")).alias("service_date"),
-        (_split(F.col("milli_units"), F.col("n"), F.col("i")) / 1000)
-        .cast("decimal(18,3)")
-        .alias("units"),
+        _event_date(year).alias("service_date"),
+        (_split("milli_units") / 1000).cast("decimal(18,3)").alias("units"),
         "state",
         "zip5",
     )
@@ -97,16 +108,15 @@ def explode_prescriptions(part_d: DataFrame, year: int) -> DataFrame:
         F.col("tot_day_suply").cast("bigint").alias("days"),
         F.round(F.col("tot_drug_cst") * 100).cast("bigint").alias("cents"),
     ).where(F.col("n") > 0)
-    key = [F.col("npi"), F.col("brand_name"), F.col("generic_name")]
-    events = rows.select("*", F.explode(F.sequence(F.lit(0), F.col("n") - 1)).alias("i"))
+    events = _events(rows, year, ["npi", "brand_name", "generic_name"])
     return events.select(
         F.lit(year).alias("data_year"),
         "npi",
         "generic_name",
         "brand_name",
-        _event_date(year, key, F.col("i"), F.col("n")).alias("fill_date"),
-        _split(F.col("days"), F.col("n"), F.col("i")).cast("int").alias("days_supply"),
-        _split(F.col("cents"), F.col("n"), F.col("i")).cast("bigint").alias("drug_cost"),
+        _event_date(year).alias("fill_date"),
+        _split("days").cast("int").alias("days_supply"),
+        _split("cents").cast("bigint").alias("drug_cost"),
         "state",
     )
 
