@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -152,6 +153,17 @@ def code_zip(tmp_path_factory) -> Path:
             os.environ["MEDIDASH_HOME"] = previous
 
 
+def _failure(stderr: str) -> str:
+    """The job's own error lines (the traceback and its one-line summary), which Spark's
+    shutdown logging pushes out of any fixed-size tail."""
+    own = [
+        line
+        for line in stderr.splitlines()
+        if not re.match(r"^\d\d/\d\d/\d\d \S+ (INFO|WARN) ", line)
+    ]
+    return "\n".join(own)[-6000:]
+
+
 def spark_submit(master: str, code: Path, step: str, args: list[str], cwd: Path):
     env = {
         key: value
@@ -195,7 +207,7 @@ def cluster_run(cluster, release, code_zip, warehouse, tmp_path_factory):
         started = time.perf_counter()
         result = spark_submit(master, code_zip, step, arguments[step], elsewhere)
         timings[step] = time.perf_counter() - started
-        assert result.returncode == 0, f"{step}:\n{result.stderr[-4000:]}"
+        assert result.returncode == 0, f"{step}:\n{_failure(result.stderr)}"
     print(f"\nspark-submit on the standalone cluster: {timings}")
     return {"lake": lake, "run_id": run_id, "manifest": manifest, "web": web}
 
