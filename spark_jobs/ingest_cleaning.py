@@ -101,31 +101,38 @@ def parse_fields(lines: DataFrame, header: list[str], delimiter: str) -> DataFra
     """Split each raw line into its fields (RFC 4180 quoting) and count them.
 
     In: source_file, line_number, raw. Out: the same plus `n_fields` and one string column per
-    header position (`c0`, `c1`, …). Fields are counted outside quotes, so a line with a field
-    too many or too few, or with an unbalanced quote, is seen for what it is.
+    header position (`c0`, `c1`, …). The CSV parser flags a line whose field count is not the
+    header's; only such lines (rare) are counted again outside quotes for the error message, so
+    a line with a field too many or too few, or with an unbalanced quote, is seen for what it is.
+    `n_fields` is -1 for unbalanced or malformed quoting and -2 for an over-long record.
     """
     n = len(header)
-    schema = ", ".join(f"c{i} string" for i in range(n))
-    options = {"sep": delimiter, "quote": '"', "escape": '"', "mode": "PERMISSIVE"}
-    quoted = r'"([^"]|"")*"'
+    schema = ", ".join(f"c{i} string" for i in range(n)) + ", _malformed string"
+    options = {
+        "sep": delimiter,
+        "quote": '"',
+        "escape": '"',
+        "mode": "PERMISSIVE",
+        "columnNameOfCorruptRecord": "_malformed",
+    }
     fits = F.length("raw") <= MAX_RECORD_CHARS
     raw = F.when(fits, F.col("raw"))
-    unquoted = F.regexp_replace(raw, quoted, "")
-    balanced = (F.length(raw) - F.length(F.regexp_replace(raw, '"', ""))) % 2 == 0
+    quotes = F.length(raw) - F.length(F.replace(raw, F.lit('"'), F.lit("")))
+    counted = F.size(
+        F.split(F.regexp_replace(raw, r'"([^"]|"")*"', ""), _regex_escape(delimiter), -1)
+    )
     return lines.select(
-        "source_file",
-        "line_number",
-        "raw",
-        F.when(~fits, F.lit(-2))
-        .when(balanced, F.size(F.split(unquoted, _regex_escape(delimiter), -1)))
-        .otherwise(F.lit(-1))
-        .alias("n_fields"),
-        F.from_csv(raw, schema, options).alias("fields"),
+        "source_file", "line_number", "raw", F.from_csv(raw, schema, options).alias("fields")
     ).select(
         "source_file",
         "line_number",
         "raw",
-        "n_fields",
+        F.when(~fits, F.lit(-2))
+        .when(quotes % 2 != 0, F.lit(-1))
+        .when(F.col("fields._malformed").isNull(), F.lit(n))
+        .when(counted != n, counted)
+        .otherwise(F.lit(-1))
+        .alias("n_fields"),
         *[F.col(f"fields.c{i}").alias(f"c{i}") for i in range(n)],
     )
 
@@ -187,31 +194,79 @@ def classify(parsed: DataFrame, dataset: str, columns: dict[str, str], n_fields:
                 F.concat(F.lit("final MIPS score outside 0-100: "), score),
             )
         )
-    reason = F.coalesce(*reasons)
-    return parsed.withColumn(
-        "status",
+    # the reason is computed once, in its own projection; status only tests it
+    with_reason = parsed.select("*", F.coalesce(*reasons).alias("_reason"))
+    status = (
         F.when(npi == COPYRIGHT_NPI, F.lit("filtered"))
-        .when(reason.isNotNull(), F.lit("quarantined"))
-        .otherwise(F.lit("valid")),
-    ).withColumn("reason", F.when(F.col("status") == "quarantined", reason))
-
-
-def mark_duplicates(classified: DataFrame) -> DataFrame:
-    """Among the records that are not quarantined or filtered, every extra copy of a record
-    (same file, every field equal as read) becomes `duplicate`; the first stays `valid`."""
-    from pyspark.sql.window import Window
-
-    candidates = F.col("status") == "valid"
-    window = Window.partitionBy("source_file", "raw_key").orderBy("line_number")
+        .when(F.col("_reason").isNotNull(), F.lit("quarantined"))
+        .otherwise(F.lit("valid"))
+    )
     return (
-        classified.withColumn("raw_key", F.when(candidates, F.rtrim(F.col("raw"))))
-        .withColumn(
-            "status",
-            F.when(candidates & (F.row_number().over(window) > 1), F.lit("duplicate")).otherwise(
-                F.col("status")
-            ),
-        )
-        .drop("raw_key")
+        with_reason.withColumn("status", status)
+        .withColumn("reason", F.when(F.col("status") == "quarantined", F.col("_reason")))
+        .drop("_reason")
+    )
+
+
+DUPLICATE_KEY = ["source_file", "_hash", "_hash32", "_length"]
+
+
+def repeated_records(classified: DataFrame) -> DataFrame:
+    """Per record that occurs more than once in its file among the `valid` ones: its key and
+    the line number of its first copy. Records are compared by a 96-bit hash of the record and
+    its length (a false match among 40 million records has a chance near 1e-14), so this
+    table is built from small rows, and is small: duplicates are rare."""
+    candidates = F.col("status") == "valid"
+    return (
+        _keyed(classified)
+        .where(candidates)
+        .groupBy(*DUPLICATE_KEY)
+        .agg(F.min("line_number").alias("_first"), F.count(F.lit(1)).alias("_copies"))
+        .where(F.col("_copies") > 1)
+        .drop("_copies")
+    )
+
+
+def _keyed(classified: DataFrame) -> DataFrame:
+    candidates = F.col("status") == "valid"
+    record = F.rtrim(F.col("raw"))
+    return (
+        classified.withColumn("_hash", F.when(candidates, F.xxhash64(record)))
+        .withColumn("_hash32", F.when(candidates, F.hash(record)))
+        .withColumn("_length", F.when(candidates, F.length(record)))
+    )
+
+
+def mark_duplicates(
+    classified: DataFrame, repeated: DataFrame | None = None, broadcast: bool = False
+) -> DataFrame:
+    """Among the records that are not quarantined or filtered, every extra copy of a record
+    (same file, every field equal as read) becomes `duplicate`; the first stays `valid`.
+    `repeated` is `repeated_records(classified)`, given when the caller has materialised it;
+    with `broadcast`, it is joined without shuffling the records."""
+    repeated = repeated_records(classified) if repeated is None else repeated
+    marked = _keyed(classified).join(
+        F.broadcast(repeated) if broadcast else repeated, DUPLICATE_KEY, "left"
+    )
+    return marked.withColumn(
+        "status",
+        F.when(
+            F.col("_first").isNotNull() & (F.col("line_number") != F.col("_first")),
+            F.lit("duplicate"),
+        ).otherwise(F.col("status")),
+    ).drop(*DUPLICATE_KEY[1:], "_first")
+
+
+def output_columns(marked: DataFrame, columns: dict[str, str]) -> DataFrame:
+    """What the outputs of ingest need of the marked records: the mapped fields, the status,
+    and the raw record only where it is quarantined (the only place it is written)."""
+    return marked.select(
+        "source_file",
+        "line_number",
+        "status",
+        "reason",
+        F.when(F.col("status") == "quarantined", F.col("raw")).alias("raw"),
+        *sorted(set(columns.values()), key=lambda c: int(c[1:])),
     )
 
 

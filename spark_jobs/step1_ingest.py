@@ -39,6 +39,9 @@ from spark_jobs.jobs import (
 )
 from spark_jobs.session import build_session
 
+# up to this many repeated records (about 60 bytes each), the table is broadcast to the join
+BROADCAST_REPEATED_ROWS = 1_000_000
+
 
 def numbered_lines(spark: SparkSession, path: str, source: str) -> DataFrame:
     """The file's lines with their line numbers (header = 1), without the header and blank
@@ -58,7 +61,7 @@ def numbered_lines(spark: SparkSession, path: str, source: str) -> DataFrame:
         .select(
             F.lit(source).alias("source_file"),
             (F.col("offset") + F.col("mid") - F.col("first") + 1).alias("line_number"),
-            F.regexp_replace("raw", "\r$", "").alias("raw"),
+            F.expr("trim(TRAILING '\\r' FROM raw)").alias("raw"),
         )
         .where((F.col("line_number") > 1) & (F.trim("raw") != ""))
     )
@@ -74,7 +77,7 @@ def classify_file(spark: SparkSession, source: SourceFile) -> DataFrame:
         if normalize_header(h) in rename
     }
     classified = cleaning.classify(parsed, source.layout.dataset, columns, len(source.header))
-    return cleaning.mark_duplicates(classified), columns
+    return classified, columns
 
 
 def ingest(spark: SparkSession, release: Path, year: int, lake: str, run_id: str) -> dict:
@@ -86,10 +89,20 @@ def ingest(spark: SparkSession, release: Path, year: int, lake: str, run_id: str
     persisted = []
     for source in sources:
         dataset = source.layout.dataset
-        marked, columns = classify_file(spark, source)
+        # the file is parsed once: duplicate marking reads the classified records twice
+        # (the repeated-record table, then the join), and the marked records are kept for the
+        # three outputs with only what those need
+        classified, columns = classify_file(spark, source)
+        classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
+        repeated = cleaning.repeated_records(classified).persist(StorageLevel.MEMORY_AND_DISK)
+        small = repeated.count() <= BROADCAST_REPEATED_ROWS
+        marked = cleaning.mark_duplicates(classified, repeated, broadcast=small)
+        marked = cleaning.output_columns(marked, columns)
         marked = marked.persist(StorageLevel.MEMORY_AND_DISK)
         persisted.append(marked)
         status = {r["status"]: r["count"] for r in cleaning.counts(marked).collect()}
+        classified.unpersist()
+        repeated.unpersist()
         totals = report.setdefault(dataset, dict.fromkeys(cleaning.RECONCILIATION_KEYS, 0))
         for key, value in cleaning.reconciliation(status).items():
             totals[key] += value
