@@ -29,7 +29,16 @@ PARSE_CHECK = textwrap.dedent(
     if "medidash_refresh" not in bag.dags:
         sys.exit("DAG not loaded: " + json.dumps({k: str(v) for k, v in bag.import_errors.items()}))
     dag = bag.dags["medidash_refresh"]
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    # what dag.test() runs (`medidash run`), and what the scheduler reads from the database
+    in_process = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    stored = DagSerialization.from_dict(DagSerialization.to_dict(dag))
     print(json.dumps({
+        "serialized_retries": {
+            t.task_id: [in_process.task_dict[t.task_id].retries, stored.task_dict[t.task_id].retries]
+            for t in dag.tasks
+        },
         "errors": {k: str(v) for k, v in bag.import_errors.items()},
         "tags": sorted(dag.tags),
         "catchup": dag.catchup,
@@ -96,6 +105,13 @@ def test_every_task_retries_with_backoff_and_a_timeout(parsed):
         assert task["retries"] >= 2, task_id
         assert task["backoff"], task_id
         assert task["timeout"] and task["timeout"] <= 6 * 3600, task_id
+
+
+def test_retries_survive_serialization(parsed):
+    """Scheduler and dag.test() run the serialized DAG: a setting lost there is lost in runs
+    (a default_task_retries in airflow.cfg once made every task run with 0 retries)."""
+    for task_id, (in_process, stored) in parsed["serialized_retries"].items():
+        assert in_process == stored == parsed["tasks"][task_id]["retries"], task_id
 
 
 def test_task_graph(parsed):
