@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from medidash import settings
+from medidash.orchestration import constants as c
 
 DAG_FILE = settings.DAGS_DIR / "medidash_refresh.py"
 
@@ -147,8 +148,10 @@ def run(args) -> int:
     (settings.home() / "airflow" / "last_error.txt").unlink(missing_ok=True)
     _migrate(env)
     parse_dbt(database_url)
-    if args.force:
-        _abandon_running(database_url, args.year)
+    # runs started from this home earlier: holding the lock, they are known to be dead
+    record = settings.home() / "locks" / f"run-{args.year}.started"
+    _abandon_dead_runs(database_url, record)
+    os.environ[c.RUN_RECORD_ENV] = str(record)
 
     source = (
         args.input
@@ -174,16 +177,22 @@ def run(args) -> int:
     return _report(dag_run, database_url, seconds)
 
 
-def _abandon_running(database_url: str, year: int) -> None:
+def _abandon_dead_runs(database_url: str, record: Path) -> None:
+    """Mark as failed the runs this home started that are still `running` in the warehouse:
+    whoever holds the home's lock knows their process is gone (SIGKILL, power loss). Runs of
+    other machines or homes are never taken over; they block the year until they end."""
     import psycopg
 
-    with psycopg.connect(database_url) as conn:
-        conn.execute(
-            "update ops.pipeline_runs set status = 'failed', finished_at = now(), "
-            "error = 'abandoned: taken over by a forced run' "
-            "where status = 'running' and data_year = %s",
-            (year,),
-        )
+    run_ids = record.read_text().split() if record.exists() else []
+    if run_ids:
+        with psycopg.connect(database_url) as conn:
+            conn.execute(
+                "update ops.pipeline_runs set status = 'failed', finished_at = now(), "
+                "error = 'abandoned: its process ended without finishing' "
+                "where status = 'running' and run_id = any(%s)",
+                (run_ids,),
+            )
+    record.unlink(missing_ok=True)
 
 
 def _report(dag_run, database_url: str, seconds: float) -> int:

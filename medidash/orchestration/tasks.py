@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -177,6 +178,10 @@ def register_run(release: dict, started_at: datetime) -> None:
                 release["fingerprint"],
             ),
         )
+    record = os.environ.get(c.RUN_RECORD_ENV)
+    if record:
+        with open(record, "a") as fh:
+            fh.write(release["run_id"] + "\n")
 
 
 def finish_run(run_id: str, status: str, error: str | None = None) -> None:
