@@ -282,12 +282,13 @@ def create_app(database_url: str, rate_limit: tuple[float, int] | None = (20.0, 
         level, geo_id, url_year, error = _selection(search)
         if error:
             return _empty(f"Invalid link: {error}")
-        year = marts.resolve_year(chosen_year or url_year)
-        if year is None:
-            return _empty("No data loaded yet: run the pipeline (medidash run).")
-        if level is None:
-            return _empty("Click a state on the map, enter a ZIP code or search a practice.")
-        return render_detail(marts, level, geo_id, year)
+        with marts.consistent() as view:
+            year = view.resolve_year(chosen_year or url_year)
+            if year is None:
+                return _empty("No data loaded yet: run the pipeline (medidash run).")
+            if level is None:
+                return _empty("Click a state on the map, enter a ZIP code or search a practice.")
+            return render_detail(view, level, geo_id, year)
 
     csp = security.content_security_policy(app.csp_hashes())
     security.install(server, csp, security.RateLimiter(*rate_limit) if rate_limit else None)

@@ -3,8 +3,15 @@ through a pool of connections of the read-only role."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
+
+from medidash.orchestration.constants import MARTS
 
 MEASURES = {
     "procedure_events": "Procedure events",
@@ -31,11 +38,32 @@ class Marts:
             open=True,
             name="medidash-dashboard",
         )
+        self._conn: psycopg.Connection | None = None
 
     def close(self) -> None:
         self.pool.close()
 
+    @contextmanager
+    def consistent(self) -> Iterator[Marts]:
+        """Reads that all see one published set of marts (a page is several queries): one
+        transaction that first takes a share lock on every mart, so a publish that would swap
+        them waits until it ends (the publish only ever waits a few milliseconds for a lock
+        and retries, so the two never deadlock). Before any marts exist, plain reads."""
+        with self.pool.connection() as conn, conn.transaction():
+            view = copy.copy(self)
+            try:
+                with conn.transaction():
+                    # in name order, the order the publish takes them in: no lock cycle
+                    tables = ", ".join(f"marts.{name}" for name in sorted(MARTS))
+                    conn.execute(f"lock table {tables} in access share mode")
+            except psycopg.errors.UndefinedTable:
+                pass
+            view._conn = conn
+            yield view
+
     def _all(self, sql: str, params: dict | tuple = ()) -> list[dict]:
+        if self._conn is not None:
+            return self._conn.execute(sql, params).fetchall()
         with self.pool.connection() as conn:
             return conn.execute(sql, params).fetchall()
 

@@ -3,7 +3,8 @@
 A SQL reader (the dashboard's read-only role) queries the marts in a loop while a different
 release of the same year is loaded and the marts rebuilt: every read succeeds, is never empty,
 and always sees one release (the totals of the detail marts agree with geo_summary, read in one
-statement).
+statement). Beside it, the dashboard's own reads of a page (several queries through
+`Marts.consistent`, as the detail callback makes them) agree with each other the same way.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 import psycopg
 import pytest
 
+from medidash.dashboard.queries import Marts
 from medidash.warehouse import EmbeddedServer
 from tests.reliability import harness as h
 
@@ -65,17 +67,50 @@ def test_readers_never_see_errors_empty_tables_or_a_mix(env):
                 except psycopg.Error as error:
                     errors.append(str(error))
 
-    thread = threading.Thread(target=reader)
-    thread.start()
+    marts = Marts(wh.dashboard_url, max_size=2)
+    state = max(marts.states(year), key=lambda r: r["procedure_events"])["state"]
+    pages: list[tuple] = []
+
+    def dashboard_reader():
+        """The page of the busiest state, as the dashboard reads it: summary, then details."""
+        while not stop.is_set():
+            try:
+                with marts.consistent() as view:
+                    summary = view.summary("state", state, year)
+                    events = sum(
+                        r["event_count"]
+                        for drug in (False, True)
+                        for r in view.procedures("state", state, year, drug, limit=100_000)
+                    )
+                    claims = sum(
+                        r["claim_count"]
+                        for r in view.prescriptions("state", state, year, limit=100_000)
+                    )
+                pages.append((summary, events, claims))
+            except psycopg.Error as error:
+                errors.append(f"dashboard: {error}")
+
+    threads = [threading.Thread(target=reader), threading.Thread(target=dashboard_reader)]
+    for thread in threads:
+        thread.start()
     try:
         h.run_pipeline(release=second, year=year, lake=lake, run_id="b", url=wh.url)
         h.dbt_build(wh.url)
     finally:
         stop.set()
-        thread.join()
+        for thread in threads:
+            thread.join()
+        marts.close()
 
     assert errors == []
     assert len(seen) > 20, "the reader must have run through the refresh"
+    assert len(pages) > 20, "the dashboard reader must have run through the refresh"
+    for summary, events, claims in pages:
+        assert summary is not None and events > 0, "the dashboard saw an empty page"
+        assert (summary["procedure_events"], summary["prescription_claims"]) == (events, claims), (
+            "the dashboard saw a mix of two releases on one page"
+        )
+    assert len({p[1:] for p in pages}) == 2, "expected the old and the new page only"
     totals = {row[:4] for row in seen}
     for events, summary_events, claims, summary_claims, specialties in seen:
         assert events > 0 and claims > 0 and specialties > 0, "a reader saw an empty mart"
