@@ -56,12 +56,13 @@
     {% set sql %}
 begin;
 create schema if not exists marts;
-set local lock_timeout = '50ms';
 do $publish$
 declare
     attempt integer := 0;
     mart text;
 begin
+    -- only while taking the marts' locks; what follows waits as usual
+    perform set_config('lock_timeout', '50ms', true);
     loop
         begin
             for mart in
@@ -80,6 +81,7 @@ begin
             perform pg_sleep(0.5 * random());
         end;
     end loop;
+    perform set_config('lock_timeout', '0', true);
 end
 $publish$;
 {{ moves | join(';\n') }};
