@@ -218,7 +218,7 @@ def repeated_records(classified: DataFrame) -> DataFrame:
     table is built from small rows, and is small: duplicates are rare."""
     candidates = F.col("status") == "valid"
     return (
-        _keyed(classified)
+        with_record_key(classified)
         .where(candidates)
         .groupBy(*DUPLICATE_KEY)
         .agg(F.min("line_number").alias("_first"), F.count(F.lit(1)).alias("_copies"))
@@ -227,7 +227,12 @@ def repeated_records(classified: DataFrame) -> DataFrame:
     )
 
 
-def _keyed(classified: DataFrame) -> DataFrame:
+def with_record_key(classified: DataFrame) -> DataFrame:
+    """The `valid` records with their comparison key (hash, second hash, length); a frame that
+    has it already is returned as it is, so a caller that caches the keyed records hashes each
+    record once for both duplicate passes."""
+    if "_hash" in classified.columns:
+        return classified
     candidates = F.col("status") == "valid"
     record = F.rtrim(F.col("raw"))
     return (
@@ -245,7 +250,7 @@ def mark_duplicates(
     `repeated` is `repeated_records(classified)`, given when the caller has materialised it;
     with `broadcast`, it is joined without shuffling the records."""
     repeated = repeated_records(classified) if repeated is None else repeated
-    marked = _keyed(classified).join(
+    marked = with_record_key(classified).join(
         F.broadcast(repeated) if broadcast else repeated, DUPLICATE_KEY, "left"
     )
     return marked.withColumn(

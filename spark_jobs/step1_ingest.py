@@ -89,11 +89,11 @@ def ingest(spark: SparkSession, release: Path, year: int, lake: str, run_id: str
     persisted = []
     for source in sources:
         dataset = source.layout.dataset
-        # the file is parsed once: duplicate marking reads the classified records twice
-        # (the repeated-record table, then the join), and the marked records are kept for the
-        # three outputs with only what those need
+        # the file is parsed and each record hashed once: duplicate marking reads the keyed
+        # records twice (the repeated-record table, then the join), and the marked records are
+        # kept for the three outputs with only what those need
         classified, columns = classify_file(spark, source)
-        classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
+        classified = cleaning.with_record_key(classified).persist(StorageLevel.MEMORY_AND_DISK)
         repeated = cleaning.repeated_records(classified).persist(StorageLevel.MEMORY_AND_DISK)
         small = repeated.count() <= BROADCAST_REPEATED_ROWS
         marked = cleaning.mark_duplicates(classified, repeated, broadcast=small)
