@@ -7,6 +7,8 @@ import sys
 
 from pyspark.sql import SparkSession
 
+from spark_jobs import JVM_OPTIONS
+
 
 def build_session(app_name: str, master: str | None = None, **conf: str) -> SparkSession:
     """A session with the settings MediDash's jobs rely on.
@@ -31,6 +33,9 @@ def build_session(app_name: str, master: str | None = None, **conf: str) -> Spar
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.adaptive.enabled": "true",
         "spark.sql.shuffle.partitions": os.environ.get("MEDIDASH_SPARK_SHUFFLE_PARTITIONS", "16"),
+        # the driver's only take effect where this session starts the JVM (local runs)
+        "spark.driver.extraJavaOptions": JVM_OPTIONS,
+        "spark.executor.extraJavaOptions": JVM_OPTIONS,
     }
     defaults.update(conf)
     for key, value in defaults.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from medidash import settings
+from spark_jobs import JVM_OPTIONS
 
 DAG_ID = "medidash_refresh"
 SPARK_CONN_ID = "spark_default"
@@ -43,4 +44,6 @@ def spark_conf() -> dict[str, str]:
         "spark.driver.memory": os.environ.get("MEDIDASH_SPARK_DRIVER_MEMORY", "4g"),
         "spark.sql.shuffle.partitions": os.environ.get("MEDIDASH_SPARK_SHUFFLE_PARTITIONS", "8"),
         "spark.ui.showConsoleProgress": "false",
+        "spark.driver.extraJavaOptions": JVM_OPTIONS,
+        "spark.executor.extraJavaOptions": JVM_OPTIONS,
     }
