@@ -211,15 +211,15 @@ def classify(parsed: DataFrame, dataset: str, columns: dict[str, str], n_fields:
 DUPLICATE_KEY = ["source_file", "_hash", "_hash32", "_length"]
 
 
-def repeated_records(classified: DataFrame) -> DataFrame:
+def repeated_records(records: DataFrame) -> DataFrame:
     """Per record that occurs more than once in its file among the `valid` ones: its key and
     the line number of its first copy. Records are compared by a 96-bit hash of the record and
     its length (a false match among 40 million records has a chance near 1e-14), so this
-    table is built from small rows, and is small: duplicates are rare."""
-    candidates = F.col("status") == "valid"
+    table is built from small rows, and is small: duplicates are rare. `records` are
+    classified records, or staged ones (which carry the key)."""
     return (
-        with_record_key(classified)
-        .where(candidates)
+        with_record_key(records)
+        .where(F.col("_hash").isNotNull())
         .groupBy(*DUPLICATE_KEY)
         .agg(F.min("line_number").alias("_first"), F.count(F.lit(1)).alias("_copies"))
         .where(F.col("_copies") > 1)
@@ -228,50 +228,56 @@ def repeated_records(classified: DataFrame) -> DataFrame:
 
 
 def with_record_key(classified: DataFrame) -> DataFrame:
-    """The `valid` records with their comparison key (hash, second hash, length); a frame that
-    has it already is returned as it is, so a caller that caches the keyed records hashes each
-    record once for both duplicate passes."""
+    """The `valid` records with their comparison key (hash, second hash, length of the record
+    without trailing spaces); a frame that has it already is returned as it is."""
     if "_hash" in classified.columns:
         return classified
     candidates = F.col("status") == "valid"
     record = F.rtrim(F.col("raw"))
-    return (
-        classified.withColumn("_hash", F.when(candidates, F.xxhash64(record)))
-        .withColumn("_hash32", F.when(candidates, F.hash(record)))
-        .withColumn("_length", F.when(candidates, F.length(record)))
+    return classified.select(
+        "*",
+        F.when(candidates, F.xxhash64(record)).alias("_hash"),
+        F.when(candidates, F.hash(record)).alias("_hash32"),
+        F.when(candidates, F.length(record)).alias("_length"),
     )
 
 
 def mark_duplicates(
-    classified: DataFrame, repeated: DataFrame | None = None, broadcast: bool = False
+    records: DataFrame, repeated: DataFrame | None = None, broadcast: bool = False
 ) -> DataFrame:
-    """Among the records that are not quarantined or filtered, every extra copy of a record
-    (same file, every field equal as read) becomes `duplicate`; the first stays `valid`.
-    `repeated` is `repeated_records(classified)`, given when the caller has materialised it;
-    with `broadcast`, it is joined without shuffling the records."""
-    repeated = repeated_records(classified) if repeated is None else repeated
-    marked = with_record_key(classified).join(
+    """Among the `valid` records, every extra copy of a record (same file, every field equal as
+    read) becomes `duplicate`; the first stays `valid`. `repeated` is `repeated_records` of the
+    same records, given when the caller has materialised it; with `broadcast`, it is joined
+    without shuffling the records."""
+    repeated = repeated_records(records) if repeated is None else repeated
+    marked = with_record_key(records).join(
         F.broadcast(repeated) if broadcast else repeated, DUPLICATE_KEY, "left"
     )
     return marked.withColumn(
         "status",
         F.when(
-            F.col("_first").isNotNull() & (F.col("line_number") != F.col("_first")),
+            (F.col("status") == "valid")
+            & F.col("_first").isNotNull()
+            & (F.col("line_number") != F.col("_first")),
             F.lit("duplicate"),
         ).otherwise(F.col("status")),
     ).drop(*DUPLICATE_KEY[1:], "_first")
 
 
-def output_columns(marked: DataFrame, columns: dict[str, str]) -> DataFrame:
-    """What the outputs of ingest need of the marked records: the mapped fields, the status,
-    and the raw record only where it is quarantined (the only place it is written)."""
-    return marked.select(
+def staged(classified: DataFrame, dataset: str, columns: dict[str, str]) -> DataFrame:
+    """What ingest writes once per record: where it comes from, its status and reason, the raw
+    record where it is quarantined (the only place it is kept), the duplicate key where it is
+    valid, and the cleaned columns (meaningful where it is valid). Duplicates are marked, and
+    the clean rows, the quarantine rows and the counts read, from this: each record is parsed
+    once."""
+    return with_record_key(classified).select(
         "source_file",
         "line_number",
         "status",
         "reason",
         F.when(F.col("status") == "quarantined", F.col("raw")).alias("raw"),
-        *sorted(set(columns.values()), key=lambda c: int(c[1:])),
+        *DUPLICATE_KEY[1:],
+        *clean_columns(dataset, columns),
     )
 
 
@@ -340,13 +346,14 @@ def number(col: Column, type_: str) -> Column:
     return parsed.cast(type_)
 
 
-def clean(records: DataFrame, dataset: str, columns: dict[str, str], year: int) -> DataFrame:
-    """Valid records → the dataset's cleaned, typed columns (CLEAN_COLUMNS) plus data_year."""
+def clean_columns(dataset: str, columns: dict[str, str]) -> list[Column]:
+    """The dataset's cleaned, typed columns (CLEAN_COLUMNS) from the parsed ones; `columns`
+    maps canonical names to parsed columns (`cN`)."""
 
     def raw(name: str) -> Column:
         return F.col(columns[name]) if name in columns else F.lit(None).cast("string")
 
-    derived: dict[str, Column] = {}
+    derived = []
     for name, type_ in CLEAN_COLUMNS[dataset]:
         if name == "zip5":
             value = zip5(raw("zip"))
@@ -367,10 +374,8 @@ def clean(records: DataFrame, dataset: str, columns: dict[str, str], year: int) 
             value = number(raw(name), type_)
         else:
             value = text(raw(name))
-        derived[name] = value.cast(type_).alias(name)
-    return records.where(F.col("status") == "valid").select(
-        F.lit(year).alias("data_year"), *derived.values()
-    )
+        derived.append(value.cast(type_).alias(name))
+    return derived
 
 
 def counts(classified: DataFrame) -> DataFrame:

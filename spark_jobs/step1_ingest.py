@@ -18,13 +18,13 @@ saying so) rather than joined across lines; CMS files do not contain such record
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.window import Window
 
 from medidash.cms_layouts import DATASETS, normalize_header
 from spark_jobs import ingest_cleaning as cleaning
@@ -45,19 +45,23 @@ BROADCAST_REPEATED_ROWS = 1_000_000
 
 def numbered_lines(spark: SparkSession, path: str, source: str) -> DataFrame:
     """The file's lines with their line numbers (header = 1), without the header and blank
-    lines. Numbers come from each split's position in the file, so nothing is collected."""
+    lines. Numbers come from each split's position in the file: one small job counts the lines
+    of each split, and its table (a row per split) is joined to the lines."""
     lines = spark.read.text(path).select(
         F.col("value").alias("raw"),
         F.input_file_block_start().alias("block"),
         F.monotonically_increasing_id().alias("mid"),
     )
-    blocks = lines.groupBy("block").agg(F.min("mid").alias("first"), F.count("*").alias("n"))
-    before = Window.orderBy("block").rowsBetween(Window.unboundedPreceding, -1)
-    blocks = blocks.select(
-        "block", "first", F.coalesce(F.sum("n").over(before), F.lit(0)).alias("offset")
+    splits = sorted(
+        lines.groupBy("block").agg(F.min("mid").alias("first"), F.count("*").alias("n")).collect()
     )
+    offsets, before = [], 0
+    for block, first, count in splits:
+        offsets.append((block, first, before))
+        before += count
+    table = spark.createDataFrame(offsets, "block bigint, first bigint, offset bigint")
     return (
-        lines.join(F.broadcast(blocks), "block")
+        lines.join(F.broadcast(table), "block")
         .select(
             F.lit(source).alias("source_file"),
             (F.col("offset") + F.col("mid") - F.col("first") + 1).alias("line_number"),
@@ -67,8 +71,7 @@ def numbered_lines(spark: SparkSession, path: str, source: str) -> DataFrame:
     )
 
 
-def classify_file(spark: SparkSession, source: SourceFile) -> DataFrame:
-    lines = numbered_lines(spark, source.path, source.source)
+def classify_lines(lines: DataFrame, source: SourceFile) -> tuple[DataFrame, dict[str, str]]:
     parsed = cleaning.parse_fields(lines, list(source.header), source.delimiter)
     rename = source.layout.rename_map()
     columns = {
@@ -80,47 +83,51 @@ def classify_file(spark: SparkSession, source: SourceFile) -> DataFrame:
     return classified, columns
 
 
+def stage_dataset(spark: SparkSession, dataset: str, files: list[SourceFile], target: Path):
+    """Every record of the dataset's files, parsed, classified and cleaned in one job, written
+    once to `target` (cleaning.staged)."""
+    frames = []
+    for source in files:
+        classified, columns = classify_lines(
+            numbered_lines(spark, source.path, source.source), source
+        )
+        frames.append(cleaning.staged(classified, dataset, columns))
+    union(frames).write.mode("overwrite").parquet(str(target))
+    return spark.read.parquet(str(target))
+
+
 def ingest(spark: SparkSession, release: Path, year: int, lake: str, run_id: str) -> dict:
     run_dir = run_folder(lake, run_id)
     sources = prepare(release, run_dir / "work")
     report: dict[str, dict] = {}
-    cleaned: dict[str, list[DataFrame]] = {}
     quarantined: list[DataFrame] = []
-    persisted = []
-    for source in sources:
-        dataset = source.layout.dataset
-        # the file is parsed and each record hashed once: duplicate marking reads the keyed
-        # records twice (the repeated-record table, then the join), and the marked records are
-        # kept for the three outputs with only what those need
-        classified, columns = classify_file(spark, source)
-        classified = cleaning.with_record_key(classified).persist(StorageLevel.MEMORY_AND_DISK)
-        repeated = cleaning.repeated_records(classified).persist(StorageLevel.MEMORY_AND_DISK)
-        small = repeated.count() <= BROADCAST_REPEATED_ROWS
-        marked = cleaning.mark_duplicates(classified, repeated, broadcast=small)
-        marked = cleaning.output_columns(marked, columns)
-        marked = marked.persist(StorageLevel.MEMORY_AND_DISK)
-        persisted.append(marked)
-        status = {r["status"]: r["count"] for r in cleaning.counts(marked).collect()}
-        classified.unpersist()
-        repeated.unpersist()
-        totals = report.setdefault(dataset, dict.fromkeys(cleaning.RECONCILIATION_KEYS, 0))
-        for key, value in cleaning.reconciliation(status).items():
-            totals[key] += value
-        cleaned.setdefault(dataset, []).append(cleaning.clean(marked, dataset, columns, year))
-        quarantined.append(cleaning.quarantine_rows(marked, run_id, dataset))
-
-    quarantine_dir = run_dir / "quarantine"
-    union(quarantined).write.mode("overwrite").parquet(str(quarantine_dir))
-
     for dataset in DATASETS:
         target_root = Path(lake) / "clean" / dataset
         clean_leftovers(target_root)
-        frames = cleaned.get(dataset) or [empty_clean(spark, dataset, year)]
         built = target_root / f"_tmp_{run_id}"
-        union(frames).drop("data_year").write.mode("overwrite").parquet(str(built))
+        files = [source for source in sources if source.layout.dataset == dataset]
+        repeated = None
+        if files:
+            staged = stage_dataset(spark, dataset, files, run_dir / "work" / "staged" / dataset)
+            # the repeated records' table is small (duplicates are rare): broadcast, the
+            # records are marked where they are read
+            repeated = cleaning.repeated_records(staged).persist(StorageLevel.MEMORY_AND_DISK)
+            small = repeated.count() <= BROADCAST_REPEATED_ROWS
+            marked = cleaning.mark_duplicates(staged, repeated, broadcast=small)
+            status = {r["status"]: r["count"] for r in cleaning.counts(marked).collect()}
+            report[dataset] = cleaning.reconciliation(status)
+            quarantined.append(cleaning.quarantine_rows(staged, run_id, dataset))
+            names = [name for name, _ in cleaning.CLEAN_COLUMNS[dataset]]
+            cleaned = marked.where(F.col("status") == "valid").select(*names)
+        else:
+            cleaned = empty_clean(spark, dataset, year).drop("data_year")
+        cleaned.write.mode("overwrite").parquet(str(built))
         publish_directory(built, target_root / f"data_year={year}")
-    for frame in persisted:
-        frame.unpersist()
+        if repeated is not None:
+            repeated.unpersist()
+
+    union(quarantined).write.mode("overwrite").parquet(str(run_dir / "quarantine"))
+    shutil.rmtree(run_dir / "work" / "staged", ignore_errors=True)
     write_reconciliation(lake, run_id, report)
     return report
 
