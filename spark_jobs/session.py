@@ -33,10 +33,12 @@ def build_session(app_name: str, master: str | None = None, **conf: str) -> Spar
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.adaptive.enabled": "true",
         "spark.sql.shuffle.partitions": os.environ.get("MEDIDASH_SPARK_SHUFFLE_PARTITIONS", "16"),
-        # the driver's only take effect where this session starts the JVM (local runs)
-        "spark.driver.extraJavaOptions": JVM_OPTIONS,
-        "spark.executor.extraJavaOptions": JVM_OPTIONS,
     }
+    if not _submitted():
+        # this session starts the JVM; under spark-submit, the submitter's JVM options stand
+        # (the DAG passes JVM_OPTIONS in its conf) and are not overwritten here
+        defaults["spark.driver.extraJavaOptions"] = JVM_OPTIONS
+        defaults["spark.executor.extraJavaOptions"] = JVM_OPTIONS
     defaults.update(conf)
     for key, value in defaults.items():
         builder = builder.config(key, value)
