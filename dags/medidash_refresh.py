@@ -113,6 +113,7 @@ def _spark_task(task_id: str) -> SparkSubmitOperator:
         conn_id=c.SPARK_CONN_ID,
         application=str(c.SPARK_STEPS[task_id]),
         py_files="{{ ti.xcom_pull(task_ids='package_code') }}",
+        jars=c.spark_jars(),
         application_args=args,
         conf=c.spark_conf(),
         env_vars=env_vars,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks the OS-level prerequisites; installs missing ones only through the OS package manager.
-#   runtime: Python >= 3.11 with venv, Java 17+ (Spark).
+#   runtime: Python >= 3.11 with venv, a JDK 17+ (Spark; javac for spark_jobs/java).
 #   test:    also Chromium + ChromeDriver (browser tests), docker-compose (compose validation),
 #            the PostgreSQL JDBC driver (Spark cluster tests).
 set -euo pipefail
@@ -11,8 +11,10 @@ py_ok=$(python3 -c 'import sys, venv; print(int(sys.version_info >= (3, 11)))' 2
 [ "$py_ok" = 1 ] || missing+=("python3 (>= 3.11, with venv): apt-get install python3 python3-venv")
 
 java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
-if [ -z "$java_major" ] || [ "$java_major" -lt 17 ]; then
-  missing+=("openjdk-17-jre-headless")
+javac_major=$(javac -version 2>&1 | sed -n 's/^javac \([0-9]*\).*/\1/p' | head -1)
+if [ -z "$java_major" ] || [ "$java_major" -lt 17 ] || [ -z "$javac_major" ] || [ "$javac_major" -lt 17 ]; then
+  # the JDK: Spark runs on it, and javac builds MediDash's event writer (spark_jobs/java)
+  missing+=("openjdk-17-jdk-headless")
 fi
 
 if [ "$mode" = test ]; then

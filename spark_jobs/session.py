@@ -7,7 +7,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from spark_jobs import JVM_OPTIONS
+from spark_jobs import JVM_OPTIONS, jvm
 
 
 def build_session(app_name: str, master: str | None = None, **conf: str) -> SparkSession:
@@ -39,6 +39,8 @@ def build_session(app_name: str, master: str | None = None, **conf: str) -> Spar
         # (the DAG passes JVM_OPTIONS in its conf) and are not overwritten here
         defaults["spark.driver.extraJavaOptions"] = JVM_OPTIONS
         defaults["spark.executor.extraJavaOptions"] = JVM_OPTIONS
+        # MediDash's JVM code; under spark-submit the submitter passes it (`--jars`)
+        defaults["spark.jars"] = str(jvm.jar())
     defaults.update(conf)
     for key, value in defaults.items():
         builder = builder.config(key, value)

@@ -3,21 +3,27 @@
     python -m spark_jobs.step2_explode --year YYYY --lake LAKE --run-id RUN
 
 Contract section 3. A Part B row becomes n events, n = Tot_Bene_Day_Srvcs when present and
-above 0, else ceil(Tot_Srvcs); a Part D row becomes Tot_Clms events. The explosion runs in the
-JVM (`sequence` + `explode`); units, days' supply and cost are split in integer thousandths and
-cents so that they add up exactly to the source row; each event's date comes from a hash of the
-row key, so the same release gives the same events, file for file and row for row (the data
-pages byte for byte; parquet-mr orders the footer's encoding list by hash), on any
-number of cores. Each year is written to `_tmp_<run>` and swapped in whole.
+above 0, else ceil(Tot_Srvcs); a Part D row becomes Tot_Clms events. Spark computes, once per
+row, what its events are made of (n, a start day hashed from the row key, and each total split
+into integer shares: units in thousandths, days' supply, cents, so that the events add up
+exactly to the row); the explosion itself runs in the JVM, in `medidash.spark.EventFiles`
+(spark_jobs/java), which generates each partition's events and writes them straight into one
+Parquet file through parquet-mr's column writers, without building a Spark row per event.
+The same release gives the same events, file for file and row for row (the data pages byte for
+byte; parquet-mr orders the footer's encoding list by hash), on any number of cores. Each year
+is written to `_tmp_<run>` and swapped in whole.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructField, StructType
 
 from spark_jobs.jobs import (
     clean_leftovers,
@@ -38,22 +44,9 @@ def _days_in_year(year: int) -> int:
     return 366 if (year % 4 == 0 and year % 100 != 0) or year % 400 == 0 else 365
 
 
-# A source row is split once into the values its events take: `n` events, the start day, and
-# for each total the integer share (`<total>_lo`) and how many events get one more
-# (`<total>_extra`); an event (index `i`, 0 <= i < n) only picks between precomputed values,
-# so the per-event work is a comparison and a small integer sum.
-
-
-def _start_day(year: int, key: list[Column]) -> Column:
+def _start_day(year: int, key: list[str]) -> Column:
     """A row's first event day (0-based), hashed from the row key."""
-    return F.pmod(F.xxhash64(*key), F.lit(_days_in_year(year)))
-
-
-def _event_date(year: int) -> Column:
-    """The row's events spread evenly over the year from its start day (column `start`)."""
-    days = _days_in_year(year)
-    offset = ((F.col("start") + F.expr(f"(i * {days}) div n")) % F.lit(days)).cast("int")
-    return F.date_add(F.make_date(F.lit(year), F.lit(1), F.lit(1)), offset)
+    return F.pmod(F.xxhash64(*key), F.lit(_days_in_year(year))).alias("start")
 
 
 def _shares(total: str) -> list[Column]:
@@ -65,18 +58,6 @@ def _shares(total: str) -> list[Column]:
     ]
 
 
-def _share(total: str, lo: Column | None = None, hi: Column | None = None) -> Column:
-    """The i-th event's share of `total`; `lo`/`hi` override the two values it picks from."""
-    lo = F.col(f"{total}_lo") if lo is None else lo
-    hi = (F.col(f"{total}_lo") + 1) if hi is None else hi
-    return F.when(F.col("i") < F.col(f"{total}_extra"), hi).otherwise(lo)
-
-
-def _events(rows: DataFrame, year: int, key: list[str]) -> DataFrame:
-    with_start = rows.withColumn("start", _start_day(year, [F.col(k) for k in key]))
-    return with_start.select("*", F.explode(F.sequence(F.lit(0), F.col("n") - 1)).alias("i"))
-
-
 def procedure_event_count(rows: DataFrame) -> Column:
     bene_days = F.col("tot_bene_day_srvcs")
     return (
@@ -86,8 +67,34 @@ def procedure_event_count(rows: DataFrame) -> Column:
     )
 
 
-def explode_procedures(part_b: DataFrame, year: int) -> DataFrame:
-    """One row per procedure event (contract section 3), in a stable order."""
+@dataclass(frozen=True)
+class Events:
+    """One event dataset: how a cleaned row becomes the values its events are made of (`rows`:
+    the row's strings, `n`, `start` and each total's shares), and the events' columns, each
+    copied from the row, the date, or a share (`EventFiles.java` has the semantics)."""
+
+    rows: Callable[[DataFrame, int], DataFrame]
+    key: tuple[str, ...]
+    fields: tuple[tuple[str, str, tuple[str, ...]], ...]  # (name, Spark type, source)
+
+    def schema(self) -> StructType:
+        """The events' schema; computed columns are never null (Parquet `required`)."""
+        return StructType(
+            [StructField(n, _parse_type(t), source[0] == "copy") for n, t, source in self.fields]
+        )
+
+    def specs(self, columns: list[str]) -> list[str]:
+        where = {name: str(i) for i, name in enumerate(columns)}
+        return [
+            ":".join([source[0], *(where[c] for c in source[1:])]) for _, _, source in self.fields
+        ]
+
+
+def _parse_type(name: str):
+    return StructType.fromDDL(f"x {name}").fields[0].dataType
+
+
+def _procedure_rows(part_b: DataFrame, year: int) -> DataFrame:
     rows = part_b.select(
         "npi",
         "hcpcs_code",
@@ -96,34 +103,13 @@ def explode_procedures(part_b: DataFrame, year: int) -> DataFrame:
         "zip5",
         procedure_event_count(part_b).alias("n"),
         F.round(F.col("tot_srvcs") * 1000).cast("bigint").alias("milli_units"),
+        _start_day(year, ["npi", "hcpcs_code", "place_of_service"]),
     ).where(F.col("n") > 0)
-    # units are thousandths split as integers; both decimal values are made once per row
-    rows = rows.select("*", *_shares("milli_units"))
-    rows = rows.select(
-        "*",
-        *(
-            (value.cast("decimal(18,0)") / 1000).cast(UNITS).alias(name)
-            for name, value in (
-                ("units_lo", F.col("milli_units_lo")),
-                ("units_hi", F.col("milli_units_lo") + 1),
-            )
-        ),
-    )
-    events = _events(rows, year, ["npi", "hcpcs_code", "place_of_service"])
-    return events.select(
-        F.lit(year).alias("data_year"),
-        "npi",
-        "hcpcs_code",
-        "place_of_service",
-        _event_date(year).alias("service_date"),
-        _share("milli_units", F.col("units_lo"), F.col("units_hi")).alias("units"),
-        "state",
-        "zip5",
-    )
+    # units are thousandths split as integers: the unscaled values of decimal(18,3)
+    return rows.select("*", *_shares("milli_units"))
 
 
-def explode_prescriptions(part_d: DataFrame, year: int) -> DataFrame:
-    """One row per prescription event (claim)."""
+def _prescription_rows(part_d: DataFrame, year: int) -> DataFrame:
     rows = part_d.select(
         "npi",
         "generic_name",
@@ -132,19 +118,68 @@ def explode_prescriptions(part_d: DataFrame, year: int) -> DataFrame:
         F.col("tot_clms").cast("bigint").alias("n"),
         F.col("tot_day_suply").cast("bigint").alias("days"),
         F.round(F.col("tot_drug_cst") * 100).cast("bigint").alias("cents"),
+        _start_day(year, ["npi", "brand_name", "generic_name"]),
     ).where(F.col("n") > 0)
-    rows = rows.select("*", *_shares("days"), *_shares("cents"))
-    events = _events(rows, year, ["npi", "brand_name", "generic_name"])
-    return events.select(
-        F.lit(year).alias("data_year"),
-        "npi",
-        "generic_name",
-        "brand_name",
-        _event_date(year).alias("fill_date"),
-        _share("days").cast("int").alias("days_supply"),
-        _share("cents").cast("bigint").alias("drug_cost"),
-        "state",
+    return rows.select("*", *_shares("days"), *_shares("cents"))
+
+
+PROCEDURES = Events(
+    rows=_procedure_rows,
+    key=("npi", "hcpcs_code", "place_of_service"),
+    fields=(
+        ("npi", "string", ("copy", "npi")),
+        ("hcpcs_code", "string", ("copy", "hcpcs_code")),
+        ("place_of_service", "string", ("copy", "place_of_service")),
+        ("service_date", "date", ("date", "start", "n")),
+        ("units", UNITS, ("share", "milli_units_lo", "milli_units_extra")),
+        ("state", "string", ("copy", "state")),
+        ("zip5", "string", ("copy", "zip5")),
+    ),
+)
+PRESCRIPTIONS = Events(
+    rows=_prescription_rows,
+    key=("npi", "generic_name", "brand_name"),
+    fields=(
+        ("npi", "string", ("copy", "npi")),
+        ("generic_name", "string", ("copy", "generic_name")),
+        ("brand_name", "string", ("copy", "brand_name")),
+        ("fill_date", "date", ("date", "start", "n")),
+        ("days_supply", "int", ("share", "days_lo", "days_extra")),
+        ("drug_cost", "bigint", ("share", "cents_lo", "cents_extra")),
+        ("state", "string", ("copy", "state")),
+    ),
+)
+
+
+def write_events(rows: DataFrame, events: Events, year: int, folder: Path, files: int) -> int:
+    """Explode `rows` (cleaned CMS rows of one year) into `folder`, `files` Parquet files:
+    the rows are partitioned by a hash of their NPI (a count derived from the data, not the
+    machine) and sorted by every column the events derive from (so the order is total whatever
+    order step 1 wrote them in); each partition's events are generated and written in the JVM
+    by `medidash.spark.EventFiles`. Returns the number of events written."""
+    if folder.exists() and any(folder.iterdir()):
+        raise FileExistsError(f"{folder} is not empty: events are written to a new folder")
+    per_row = events.rows(rows, year)
+    ordered = per_row.repartition(files, events.key[0]).sortWithinPartitions(*events.key)
+    jvm = rows.sparkSession.sparkContext._jvm
+    specs = events.specs(ordered.columns)
+    written = jvm.medidash.spark.EventFiles.write(
+        ordered._jdf, str(folder), events.schema().json(), specs, year
     )
+    name_files_deterministically(folder)
+    return int(written)
+
+
+def explode_procedures(part_b: DataFrame, year: int, folder: Path) -> DataFrame:
+    """Procedure events (contract section 3) of `part_b`, written to `folder` and read back."""
+    write_events(part_b, PROCEDURES, year, folder, 1)
+    return part_b.sparkSession.read.parquet(str(folder))
+
+
+def explode_prescriptions(part_d: DataFrame, year: int, folder: Path) -> DataFrame:
+    """Prescription events (claims) of `part_d`, written to `folder` and read back."""
+    write_events(part_d, PRESCRIPTIONS, year, folder, 1)
+    return part_d.sparkSession.read.parquet(str(folder))
 
 
 def expected_events(part_b: DataFrame, part_d: DataFrame) -> tuple[int, int]:
@@ -153,38 +188,12 @@ def expected_events(part_b: DataFrame, part_d: DataFrame) -> tuple[int, int]:
     return int(procedures), int(prescriptions)
 
 
-def writer_options(events: DataFrame) -> dict[str, str]:
-    """Parquet writer settings for events. Per event, most of the time goes to the writer; it
-    keeps dictionaries (a row's events repeat its strings, so they cost ~1 byte per value) and
-    min/max statistics of the dates and amounts, but skips the per-page size statistics and the
-    min/max of the string columns (byte comparisons of every value, for footers no reader of
-    the lake prunes on): a third less writing time, the same rows."""
-    options = {"compression": "zstd", "parquet.size.statistics.enabled": "false"}
-    for field in events.schema.fields:
-        if field.dataType.typeName() == "string":
-            options[f"parquet.column.statistics.enabled#{field.name}"] = "false"
-    return options
-
-
-def _write(
-    rows: DataFrame,
-    exploder,
-    year: int,
-    sort: list[str],
-    target_root: Path,
-    run_id: str,
-    files: int,
-) -> Path:
-    """Partition the source rows by a hash of their NPI into a fixed number of files (derived
-    from the data, not the machine), sort them by every column the events derive from (so the
-    order is total whatever order step 1 wrote them in), explode in place, write, swap in."""
-    clean_leftovers(target_root)
-    ordered = rows.repartition(files, *sort[:1]).sortWithinPartitions(*sort)
-    built = target_root / f"_tmp_{run_id}"
-    events = exploder(ordered, year).drop("data_year")
-    events.write.mode("overwrite").options(**writer_options(events)).parquet(str(built))
-    name_files_deterministically(built)
-    final = target_root / f"data_year={year}"
+def _write(rows: DataFrame, events: Events, year: int, root: Path, run_id: str, files: int):
+    """Write a year's events to `_tmp_<run>` beside it and swap them in whole."""
+    clean_leftovers(root)
+    built = root / f"_tmp_{run_id}"
+    write_events(rows, events, year, built, files)
+    final = root / f"data_year={year}"
     publish_directory(built, final)
     return final
 
@@ -197,22 +206,15 @@ def explode(spark: SparkSession, lake: str, year: int, run_id: str) -> dict:
     rows_b, rows_d = part_b.count(), part_d.count()
     events = Path(lake) / "events"
     procedures = _write(
-        part_b,
-        explode_procedures,
-        year,
-        ["npi", "hcpcs_code", "place_of_service"],
-        events / "procedures",
-        run_id,
-        max(1, -(-rows_b // ROWS_PER_FILE)),
+        part_b, PROCEDURES, year, events / "procedures", run_id, -(-rows_b // ROWS_PER_FILE) or 1
     )
     prescriptions = _write(
         part_d,
-        explode_prescriptions,
+        PRESCRIPTIONS,
         year,
-        ["npi", "generic_name", "brand_name"],
         events / "prescriptions",
         run_id,
-        max(1, -(-rows_d // ROWS_PER_FILE)),
+        -(-rows_d // ROWS_PER_FILE) or 1,
     )
     written_b = spark.read.parquet(str(procedures)).count()
     written_d = spark.read.parquet(str(prescriptions)).count()

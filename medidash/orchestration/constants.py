@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from medidash import settings
-from spark_jobs import JVM_OPTIONS
+from spark_jobs import JVM_OPTIONS, jvm
 
 DAG_ID = "medidash_refresh"
 SPARK_CONN_ID = "spark_default"
@@ -36,6 +36,11 @@ SPARK_STEPS = {
 
 def retry_delay_seconds() -> int:
     return int(os.environ.get("MEDIDASH_RETRY_DELAY_SECONDS", "60"))
+
+
+def spark_jars() -> str:
+    """The jar of MediDash's JVM code for spark-submit's --jars (built by `package_code`)."""
+    return str(jvm.jar_path())
 
 
 def spark_conf() -> dict[str, str]:

@@ -196,11 +196,15 @@ def finish_run(run_id: str, status: str, error: str | None = None) -> None:
 
 
 def package_code() -> str:
-    """A zip of the `medidash` and `spark_jobs` packages for spark-submit's --py-files.
+    """A zip of the `medidash` and `spark_jobs` packages for spark-submit's --py-files, and
+    the jar of MediDash's JVM code (`spark_jobs.jvm`, passed as --jars) built if needed.
 
     Named by its content hash, so every run ships exactly the code it was parsed with and
     concurrent runs never overwrite each other's archive.
     """
+    from spark_jobs import jvm
+
+    jvm.jar()
     root = settings.PROJECT_ROOT
     sources = sorted(
         p

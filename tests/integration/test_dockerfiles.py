@@ -88,7 +88,9 @@ def test_airflow_image_pins_the_stack():
         assert f"{package}=={pins[package]}\n" in requirements, package
     for provider in ("amazon", "apache-spark", "postgres", "standard", "common-sql"):
         assert f"apache-airflow-providers-{provider}==" in requirements, provider
-    assert "openjdk-17-jre-headless" in dockerfile
+    # the driver runs here, and javac builds the event writer it ships to the executors
+    assert "openjdk-17-jdk-headless" in dockerfile
+    assert re.search(r"python -m spark_jobs\.jvm\b", dockerfile), "the event writer is not built"
     assert re.search(r"dbt parse\b", dockerfile), "the dbt manifest is not compiled at build time"
 
 

@@ -27,6 +27,7 @@ import pytest
 
 from medidash.generator.release import generate
 from medidash.settings import PROJECT_ROOT, SPARK_JOBS_DIR
+from spark_jobs import jvm
 
 YEAR = 2023
 SCALE = 0.0005
@@ -176,6 +177,7 @@ def spark_submit(master: str, code: Path, step: str, args: list[str], cwd: Path)
         "--master", master,
         "--name", f"medidash-{step}",
         "--py-files", str(code),
+        "--jars", str(jvm.jar_path()),
         "--conf", "spark.driver.memory=1g",
         "--conf", "spark.executor.memory=768m",
         "--conf", "spark.executor.cores=1",

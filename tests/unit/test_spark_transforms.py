@@ -82,7 +82,7 @@ PART_B = (
 )
 
 
-def test_procedure_events_add_up_exactly(spark):
+def test_procedure_events_add_up_exactly(spark, tmp_path):
     rows = spark.createDataFrame(
         [
             ("1111111111", "99213", "O", "CA", "94110", 10.0, 3),  # bene-days: 3 events
@@ -92,7 +92,7 @@ def test_procedure_events_add_up_exactly(spark):
         ],  # no event at all
         PART_B,
     )
-    events = explode.explode_procedures(rows, 2024)
+    events = explode.explode_procedures(rows, 2024, tmp_path / "first")
     totals = (
         events.groupBy("npi", "hcpcs_code")
         .agg(
@@ -119,16 +119,23 @@ def test_procedure_events_add_up_exactly(spark):
     dates = events.agg(F.min("service_date"), F.max("service_date")).first()
     assert dt.date(2024, 1, 1) <= dates[0] and dates[1] <= dt.date(2024, 12, 31)
     assert events.where("service_date = date'2024-12-31'").count() >= 0  # leap year accepted
-    assert explode.explode_procedures(rows, 2024).collect() == events.collect()  # deterministic
+    again = explode.explode_procedures(rows.repartition(3), 2024, tmp_path / "again")
+    assert again.collect() == events.collect()  # deterministic, whatever the input partitioning
+    columns = [(f.name, f.dataType) for f in explode.PROCEDURES.schema()]
+    assert [(f.name, f.dataType) for f in events.schema] == columns
+    assert events.schema.simpleString() == (
+        "struct<npi:string,hcpcs_code:string,place_of_service:string,service_date:date,"
+        "units:decimal(18,3),state:string,zip5:string>"
+    )
 
 
-def test_prescription_events_add_up_exactly(spark):
+def test_prescription_events_add_up_exactly(spark, tmp_path):
     rows = spark.createDataFrame(
         [("1111111111", "ATORVASTATIN", "Lipitor", "CA", 11, 335, Decimal("250.51"))],
         "npi string, generic_name string, brand_name string, state string, tot_clms bigint, "
         "tot_day_suply bigint, tot_drug_cst decimal(18,2)",
     )
-    events = explode.explode_prescriptions(rows, 2023)
+    events = explode.explode_prescriptions(rows, 2023, tmp_path)
     totals = events.agg(F.count(F.lit(1)), F.sum("days_supply"), F.sum("drug_cost")).first()
     assert tuple(totals) == (11, 335, 25051)
     costs = sorted(r.drug_cost for r in events.collect())
