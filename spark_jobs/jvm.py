@@ -57,7 +57,8 @@ def jar() -> Path:
             text=True,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"javac failed on {SOURCES}:\n{result.stderr.strip()}")
+            first = "\n".join(result.stderr.strip().splitlines()[:20])
+            raise RuntimeError(f"javac failed on {SOURCES}:\n{first}")
         partial = Path(work) / target.name
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\n\r\n")

@@ -74,7 +74,7 @@ class Events:
     copied from the row, the date, or a share (`EventFiles.java` has the semantics)."""
 
     rows: Callable[[DataFrame, int], DataFrame]
-    key: tuple[str, ...]
+    order: tuple[str, ...]  # the row key, in the order the rows are partitioned and sorted by
     fields: tuple[tuple[str, str, tuple[str, ...]], ...]  # (name, Spark type, source)
 
     def schema(self) -> StructType:
@@ -125,7 +125,7 @@ def _prescription_rows(part_d: DataFrame, year: int) -> DataFrame:
 
 PROCEDURES = Events(
     rows=_procedure_rows,
-    key=("npi", "hcpcs_code", "place_of_service"),
+    order=("npi", "hcpcs_code", "place_of_service"),
     fields=(
         ("npi", "string", ("copy", "npi")),
         ("hcpcs_code", "string", ("copy", "hcpcs_code")),
@@ -138,7 +138,7 @@ PROCEDURES = Events(
 )
 PRESCRIPTIONS = Events(
     rows=_prescription_rows,
-    key=("npi", "generic_name", "brand_name"),
+    order=("npi", "generic_name", "brand_name"),
     fields=(
         ("npi", "string", ("copy", "npi")),
         ("generic_name", "string", ("copy", "generic_name")),
@@ -160,7 +160,7 @@ def write_events(rows: DataFrame, events: Events, year: int, folder: Path, files
     if folder.exists() and any(folder.iterdir()):
         raise FileExistsError(f"{folder} is not empty: events are written to a new folder")
     per_row = events.rows(rows, year)
-    ordered = per_row.repartition(files, events.key[0]).sortWithinPartitions(*events.key)
+    ordered = per_row.repartition(files, events.order[0]).sortWithinPartitions(*events.order)
     jvm = rows.sparkSession.sparkContext._jvm
     specs = events.specs(ordered.columns)
     written = jvm.medidash.spark.EventFiles.write(
@@ -206,7 +206,12 @@ def explode(spark: SparkSession, lake: str, year: int, run_id: str) -> dict:
     rows_b, rows_d = part_b.count(), part_d.count()
     events = Path(lake) / "events"
     procedures = _write(
-        part_b, PROCEDURES, year, events / "procedures", run_id, -(-rows_b // ROWS_PER_FILE) or 1
+        part_b,
+        PROCEDURES,
+        year,
+        events / "procedures",
+        run_id,
+        max(1, -(-rows_b // ROWS_PER_FILE)),
     )
     prescriptions = _write(
         part_d,
@@ -214,7 +219,7 @@ def explode(spark: SparkSession, lake: str, year: int, run_id: str) -> dict:
         year,
         events / "prescriptions",
         run_id,
-        -(-rows_d // ROWS_PER_FILE) or 1,
+        max(1, -(-rows_d // ROWS_PER_FILE)),
     )
     written_b = spark.read.parquet(str(procedures)).count()
     written_d = spark.read.parquet(str(prescriptions)).count()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
@@ -140,6 +141,17 @@ def test_prescription_events_add_up_exactly(spark, tmp_path):
     assert tuple(totals) == (11, 335, 25051)
     costs = sorted(r.drug_cost for r in events.collect())
     assert costs[0] == 2277 and costs[-1] == 2278
+
+
+def test_a_row_without_a_total_is_refused_by_name(spark, tmp_path):
+    rows = spark.createDataFrame(
+        [("1111111111", "ATORVASTATIN", "Lipitor", "CA", 11, None, Decimal("250.51"))],
+        "npi string, generic_name string, brand_name string, state string, tot_clms bigint, "
+        "tot_day_suply bigint, tot_drug_cst decimal(18,2)",
+    )
+    with pytest.raises(Exception, match="a cleaned row has no days_lo"):
+        explode.explode_prescriptions(rows, 2023, tmp_path / "events")
+    assert not list((tmp_path / "events").glob("*"))  # the failed task left no file
 
 
 def test_landing_aggregates(spark):

@@ -75,6 +75,7 @@ public final class EventFiles
   private final int[] first;
   private final int[] second;
   private final int year;
+  private final String[] inputNames;
   private final SerializableConfiguration hadoopConf;
 
   private EventFiles(
@@ -84,6 +85,7 @@ public final class EventFiles
       String sparkVersion,
       List<String> columns,
       int year,
+      String[] inputNames,
       SerializableConfiguration hadoopConf) {
     this.directory = directory;
     this.parquetSchema = parquetSchema;
@@ -93,6 +95,7 @@ public final class EventFiles
     this.first = new int[columns.size()];
     this.second = new int[columns.size()];
     this.year = year;
+    this.inputNames = inputNames;
     this.hadoopConf = hadoopConf;
     for (int c = 0; c < columns.size(); c++) {
       String[] parts = columns.get(c).split(":");
@@ -139,6 +142,7 @@ public final class EventFiles
             rows.sparkSession().version(),
             columns,
             year,
+            rows.schema().fieldNames(),
             new SerializableConfiguration(conf));
     long total = 0;
     for (long[] written :
@@ -247,12 +251,12 @@ public final class EventFiles
               copies[c] = value == null ? null : Binary.fromConstantByteArray(value.getBytes());
               break;
             case DATE:
-              start = field(row, first[c]);
-              n = field(row, second[c]);
+              start = field(row, first[c], inputNames);
+              n = field(row, second[c], inputNames);
               break;
             default:
-              lo[c] = field(row, first[c]);
-              extra[c] = field(row, second[c]);
+              lo[c] = field(row, first[c], inputNames);
+              extra[c] = field(row, second[c], inputNames);
           }
         }
         for (long i = 0; i < n; i++) {
@@ -310,9 +314,11 @@ public final class EventFiles
   }
 
   /** A number the events are computed from: never null in cleaned data (step 1 quarantines). */
-  private static long field(InternalRow row, int ordinal) {
+  private static long field(InternalRow row, int ordinal, String[] names) {
     if (row.isNullAt(ordinal)) {
-      throw new IllegalStateException("field " + ordinal + " of a cleaned row is null");
+      throw new IllegalStateException(
+          "a cleaned row has no " + names[ordinal] + ": step 1 quarantines rows without the "
+              + "totals their events are built from, so the clean data is not step 1's output");
     }
     return row.getLong(ordinal);
   }
