@@ -1,7 +1,6 @@
 package medidash.spark;
 
 import java.io.IOException;
-import java.io.Serializable;
 import java.time.LocalDate;
 import java.util.Collections;
 import java.util.HashMap;
@@ -45,7 +44,8 @@ import org.apache.spark.util.SerializableConfiguration;
  * <p>Why not {@code explode} + Spark's Parquet writer: there, every event is a row that Spark
  * builds and then hands, field by field, to parquet-mr's record consumer; per event that costs
  * more than the event itself. Here an event's values go straight to the column writers, and the
- * values a row's events share (its strings) are encoded once per source row.
+ * values a row's events share (its strings) are looked up in the dictionary once per source row
+ * ({@link RunValuesWriterFactory}).
  *
  * <p>What each output column holds is described per column, in the output schema's order:
  * <ul>
