@@ -66,8 +66,9 @@ def clean_leftovers(folder: Path) -> None:
 
 
 def name_files_deterministically(folder: Path) -> None:
-    """Rename Spark's part files (whose names carry a random id) to part-NNNNN.parquet in task
-    order, so the same release gives the same file names as well as the same bytes."""
+    """Number the part files part-NNNNN.parquet in partition order without gaps (the event
+    writer names a file by its partition and writes none for an empty one) and remove the
+    checksum and marker files, so the same release gives the same folder, name for name."""
     parts = sorted(folder.glob("part-*.parquet"), key=lambda p: p.name.split("-")[1])
     for index, part in enumerate(parts):
         part.rename(folder / f"part-{index:05d}.parquet")

@@ -59,7 +59,7 @@ import org.apache.spark.util.SerializableConfiguration;
  * only on the partition's rows and their order, never on the machine or the core count.
  */
 public final class EventFiles
-    implements Function2<Integer, Iterator<InternalRow>, Iterator<long[]>> {
+    implements Function2<Integer, Iterator<InternalRow>, Iterator<Long>> {
   private static final long serialVersionUID = 1L;
   private static final int COPY = 0;
   private static final int DATE = 1;
@@ -145,15 +145,15 @@ public final class EventFiles
             rows.schema().fieldNames(),
             new SerializableConfiguration(conf));
     long total = 0;
-    for (long[] written :
+    for (long written :
         rows.queryExecution().toRdd().toJavaRDD().mapPartitionsWithIndex(task, false).collect()) {
-      total += written[1];
+      total += written;
     }
     return total;
   }
 
   @Override
-  public Iterator<long[]> call(Integer partition, Iterator<InternalRow> rows) throws IOException {
+  public Iterator<Long> call(Integer partition, Iterator<InternalRow> rows) throws IOException {
     if (!rows.hasNext() && partition != 0) {
       return Collections.emptyIterator();
     }
@@ -178,7 +178,7 @@ public final class EventFiles
         throw new IOException("cannot move " + partial + " to " + target);
       }
     }
-    return Collections.singletonList(new long[] {partition, events}).iterator();
+    return Collections.singletonList(events).iterator();
   }
 
   private long writeFile(Iterator<InternalRow> rows, Path path, Configuration conf)
