@@ -35,10 +35,10 @@ lint: install
 	$(BIN)/detect-secrets-hook --baseline .secrets.baseline $$(git ls-files | grep -v -e '^requirements.lock$$' -e '^.secrets.baseline$$')
 
 test: install system-deps lint
-	$(BIN)/python -m pytest -ra tests
+	$(BIN)/python -m pytest -ra --durations=20 tests
 
 test-reliability: install system-deps
-	$(BIN)/python -m pytest -ra -m slow --run-slow tests
+	$(BIN)/python -m pytest -ra --durations=30 -m slow --run-slow tests
 
 bench: install
 	$(BIN)/medidash bench --scale $${BENCH_SCALE:-0.1} --generator-scale $${BENCH_GENERATOR_SCALE:-1}
