@@ -8,6 +8,9 @@ help, so the task that finds it fails at once and `medidash run` exits with `EXI
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_REFUSED = 3
@@ -54,3 +57,21 @@ class BadInput(ValueError):
             parts.append(f"value {shown!r}")
         parts.append(self.problem)
         return ": ".join(parts)
+
+
+# scheme://user:password@ → scheme://user:***@; `password=...`-like pairs
+_URL_CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s'\"]*):[^@\s'\"]*@", re.I)
+_SECRET_PAIR = re.compile(
+    r"(\w*(?:password|passwd|secret|token)\w*[\"']?)(\s*[=:]\s*)('[^']*'|\"[^\"]*\"|\S+)", re.I
+)
+
+
+def scrub_secrets(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` safe to log or store: without the given secrets, a URL's password, `password=...`.
+
+    For error messages and tracebacks, which may embed a connection URL (contract section 5).
+    """
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    text = _URL_CREDENTIALS.sub(r"\1:***@", text)
+    return _SECRET_PAIR.sub(r"\1\2***", text)

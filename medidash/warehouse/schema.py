@@ -44,6 +44,8 @@ create table if not exists ops.pipeline_runs (
     release_fingerprint text,
     error text
 );
+-- why a failed run failed: bad_input, refused or fault (medidash.orchestration.outcome)
+alter table ops.pipeline_runs add column if not exists failure_kind text;
 create table if not exists ops.reconciliation (
     run_id text not null,
     dataset text not null,
