@@ -8,6 +8,7 @@ mount, container path and `${VAR}` to the repository and to .env.example.
 from __future__ import annotations
 
 import re
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,6 +21,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 PROJECT_IN_IMAGE = "/opt/medidash/"
 EXPECTED_SERVICES = {
+    "preflight",
     "postgres",
     "s3",
     "s3-init",
@@ -33,7 +35,8 @@ EXPECTED_SERVICES = {
     "airflow-triggerer",
     "dashboard",
 }
-ONE_SHOT = {"s3-init", "airflow-init"}
+ONE_SHOT = {"preflight", "s3-init", "airflow-init"}
+PLACEHOLDER = "CHANGE_ME"
 
 pytestmark = pytest.mark.skipif(
     shutil.which("docker-compose") is None, reason="docker-compose (Debian package) not installed"
@@ -153,6 +156,87 @@ def test_long_running_services_have_health_checks_and_ordered_starts(config):
             assert rule["condition"] == expected, f"{name} -> {dependency}"
     for name in EXPECTED_SERVICES - {"postgres", "s3", "spark-master"} - ONE_SHOT:
         assert services[name].get("depends_on"), f"{name} starts before what it needs"
+
+
+def _env_file(tmp_path: Path, **overrides: str) -> Path:
+    env = {**env_example(), **overrides}
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    return env_file
+
+
+def _run_preflight(config: dict) -> subprocess.CompletedProcess:
+    """The preflight service's script, run by sh with the environment compose gives it
+    (`docker-compose config` prints `$` as `$$`; compose hands the shell one)."""
+    service = config["services"]["preflight"]
+    assert service["entrypoint"] == ["/bin/sh", "-c"]
+    script = service["command"][0].replace("$$", "$")
+    environment = {k: str(v) for k, v in service["environment"].items()}
+    return subprocess.run(
+        ["/bin/sh", "-c", script],
+        env={"PATH": "/usr/bin:/bin", **environment},
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_every_service_waits_for_the_preflight_check(config):
+    for name, service in config["services"].items():
+        if name != "preflight":
+            rule = (service.get("depends_on") or {}).get("preflight")
+            assert rule == {"condition": "service_completed_successfully"}, name
+
+
+def test_preflight_is_given_every_variable_the_file_reads(config):
+    text = COMPOSE.read_text().replace("$${HOSTNAME}", "")
+    used = set(re.findall(r"\$\{([A-Z0-9_]+)", text))
+    assert used - set(config["services"]["preflight"]["environment"]) == set()
+
+
+def test_preflight_refuses_to_start_while_a_placeholder_remains(tmp_path):
+    assert PLACEHOLDER in ENV_EXAMPLE.read_text()
+    result = compose_config(_env_file(tmp_path))
+    assert result.returncode == 0, result.stderr
+    check = _run_preflight(yaml.safe_load(result.stdout))
+    assert check.returncode != 0
+    assert "POSTGRES_PASSWORD" in check.stderr and "S3_SECRET_KEY" in check.stderr, check.stderr
+
+
+def test_preflight_refuses_a_single_placeholder_left(tmp_path):
+    filled = {k: secrets.token_hex(12) for k, v in env_example().items() if PLACEHOLDER in v}
+    filled["AIRFLOW_FERNET_KEY"] = f"x{PLACEHOLDER}x"
+    result = compose_config(_env_file(tmp_path, **filled))
+    assert result.returncode == 0, result.stderr
+    check = _run_preflight(yaml.safe_load(result.stdout))
+    assert check.returncode != 0
+    assert "AIRFLOW_FERNET_KEY" in check.stderr and "POSTGRES_PASSWORD" not in check.stderr
+
+
+def test_preflight_passes_once_every_placeholder_is_replaced(tmp_path):
+    filled = {k: secrets.token_hex(12) for k, v in env_example().items() if PLACEHOLDER in v}
+    result = compose_config(_env_file(tmp_path, **filled))
+    assert result.returncode == 0, result.stderr
+    check = _run_preflight(yaml.safe_load(result.stdout))
+    assert check.returncode == 0, check.stderr
+
+
+def _published(config: dict) -> dict[str, list[str]]:
+    return {
+        name: [str(port) for port in service["ports"]]
+        for name, service in config["services"].items()
+        if service.get("ports")
+    }
+
+
+def test_published_ports_listen_on_localhost_unless_told_otherwise(config, tmp_path):
+    published = _published(config)
+    assert set(published) == {"s3", "spark-master", "airflow-apiserver", "dashboard"}
+    for name, ports in published.items():
+        assert all(port.startswith("127.0.0.1:") for port in ports), (name, ports)
+    result = compose_config(_env_file(tmp_path, MEDIDASH_BIND_ADDRESS="0.0.0.0"))
+    assert result.returncode == 0, result.stderr
+    for name, ports in _published(yaml.safe_load(result.stdout)).items():
+        assert all(port.startswith("0.0.0.0:") for port in ports), (name, ports)
 
 
 def test_airflow_runs_localexecutor_with_a_login(config):
