@@ -51,41 +51,44 @@ def source_kind(source: str) -> str:
     return "local"
 
 
-def resolve_release(source: str, year: int, lake: str, airflow_run_id: str) -> dict:
-    """What the run will load, and the fingerprint that tells whether it changed."""
+def resolve_release(source: str, year: int | None, lake: str, airflow_run_id: str) -> dict:
+    """What the run will load, and the fingerprint that tells whether it changed.
+
+    Without a year (the schedule's default), the CMS catalogs give their newest data year; a
+    folder or an S3 prefix does not say its year, so one is asked for.
+    """
+    from medidash.release import fingerprint
+
     kind = source_kind(source)
+    if year is None and kind != "cms":
+        from medidash.errors import BadInput
+
+        raise BadInput(
+            f"a {kind} release needs a data year (the DAG's data_year param, medidash run "
+            "--year); only the CMS catalogs tell their newest year",
+            file=source,
+        )
     release = {
         "kind": kind,
         "source": source,
-        "data_year": int(year),
+        "data_year": None if year is None else int(year),
         "lake": lake,
         "run_id": safe_run_id(airflow_run_id),
     }
     if kind == "local":
-        from medidash.release.headers import fingerprint
-
         folder = Path(source).resolve()
         release["source"] = str(folder)
-        release["fingerprint"] = fingerprint(folder)
+        release["fingerprint"] = fingerprint.local_folder(folder)
     elif kind == "s3":
-        from medidash.release.s3 import _hook, split_uri
-
-        bucket, prefix = split_uri(source)
-        client = _hook(c.S3_CONN_ID).get_conn()
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        objects = sorted(
-            (o["Key"], o["Size"], o["ETag"]) for page in pages for o in page.get("Contents", [])
-        )
-        if not objects:
-            raise FileNotFoundError(f"{source}: no objects under this prefix")
-        release["fingerprint"] = hashlib.sha256(repr(objects).encode()).hexdigest()
+        release["fingerprint"] = fingerprint.s3_prefix(source, c.S3_CONN_ID)
     else:
         from dataclasses import asdict
 
         from medidash.release import cms
 
-        files = cms.resolve(int(year))
-        release["fingerprint"] = cms.release_key(files)
+        files = cms.resolve(release["data_year"])
+        release["data_year"] = cms.release_year(files)
+        release["fingerprint"] = fingerprint.cms_catalog(files)
         release["cms_files"] = [asdict(f) for f in files]
         release["source"] = "cms:" + ",".join(f"{f.dataset}@{f.modified}" for f in files)
     return release

@@ -1,14 +1,13 @@
 """Check every file of a release against the CMS layouts, from its header line alone.
 
 Fails fast, before Spark starts, with the layout module's error (file, closest layout, missing
-columns). Also computes the release fingerprint that tells an unchanged release.
+columns).
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import io
 import zipfile
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from medidash.cms_layouts import detect
 from medidash.release.local import release_files
 
 REQUIRED = ("part_b", "clinicians")
-_SAMPLE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -86,22 +84,3 @@ def check_release(folder: Path | str) -> list[ReleaseFile]:
             f"(found: {', '.join(sorted(found)) or 'no CMS file'})"
         )
     return files
-
-
-def fingerprint(folder: Path | str) -> str:
-    """Identity of a release's content: each file's name, size and a hash of its head and tail.
-
-    Cheap on multi-GB files yet changes whenever CMS republishes a file (new size or content at
-    either end); a full checksum is kept by the downloader's manifest where it applies.
-    """
-    digest = hashlib.sha256()
-    root = Path(folder)
-    for path in release_files(root):
-        size = path.stat().st_size
-        digest.update(f"{path.relative_to(root)}\0{size}\0".encode())
-        with open(path, "rb") as fh:
-            digest.update(fh.read(_SAMPLE))
-            if size > _SAMPLE:
-                fh.seek(max(size - _SAMPLE, _SAMPLE))
-                digest.update(fh.read(_SAMPLE))
-    return digest.hexdigest()

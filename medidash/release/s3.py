@@ -5,11 +5,16 @@ S3-compatible stores, `endpoint_url` in its extra.
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from medidash.errors import BadInput
+
 log = logging.getLogger(__name__)
+MANIFEST = "landing-manifest.json"  # one of local.NOT_RELEASE_FILES: never part of a release
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -26,32 +31,90 @@ def _hook(conn_id: str):
     return S3Hook(aws_conn_id=conn_id)
 
 
+@dataclass(frozen=True)
+class S3Object:
+    """One object of a release prefix: its key, size and ETag as S3 lists them."""
+
+    key: str
+    size: int
+    etag: str
+
+
+def check_key(bucket: str, key: str) -> None:
+    """Refuse a key whose parts could land a file outside the release folder or on another
+    key's file: an empty part (`//`, a leading `/`), `.` or `..`. S3 keys are plain strings, so
+    such keys are legal there; they are never made into paths."""
+    parts = key.removesuffix("/").split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise BadInput(
+            "refusing this object key: a part that is empty ('//' or a leading '/'), '.' or "
+            "'..' could land outside the release folder",
+            file=f"s3://{bucket}/{key}",
+        )
+
+
+def list_objects(uri: str, conn_id: str) -> list[S3Object]:
+    """Every object under the prefix (folder markers left out), sorted by key; raises for an
+    empty prefix and for any unsafe key (`check_key`), before anything is read."""
+    bucket, prefix = split_uri(uri)
+    listed = _hook(conn_id).iter_file_metadata(prefix=prefix, bucket_name=bucket)
+    objects = sorted(
+        (
+            S3Object(o["Key"], int(o["Size"]), o.get("ETag", "").strip('"'))
+            for o in listed
+            if not o["Key"].endswith("/")
+        ),
+        key=lambda o: o.key,
+    )
+    if not objects:
+        raise FileNotFoundError(f"{uri}: no objects under this prefix")
+    for obj in objects:
+        check_key(bucket, obj.key)
+    return objects
+
+
 def land(uri: str, dest: Path | str, conn_id: str) -> Path:
     """Copy every object under the prefix into `dest` (same relative paths); returns `dest`.
 
-    Objects already there with the same size are not copied again, so a retried task resumes.
+    Each landed object is recorded in `landing-manifest.json` with its size and ETag; an object
+    already there is copied again unless that record and the file's size still match it, so a
+    retried task resumes and a file changed on either side is replaced.
     """
     bucket, prefix = split_uri(uri)
-    hook = _hook(conn_id)
-    client = hook.get_conn()
+    objects = list_objects(uri, conn_id)
+    client = _hook(conn_id).get_conn()
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    keys = [k for k in hook.list_keys(bucket_name=bucket, prefix=prefix) if not k.endswith("/")]
-    if not keys:
-        raise FileNotFoundError(f"{uri}: no objects under this prefix")
-    for key in keys:
-        target = dest / key[len(prefix) :]
-        size = client.head_object(Bucket=bucket, Key=key)["ContentLength"]
-        if target.exists() and target.stat().st_size == size:
+    manifest_path = dest / MANIFEST
+    landed = (
+        {r["key"]: r for r in json.loads(manifest_path.read_text())}
+        if (manifest_path.exists())
+        else {}
+    )
+    for obj in objects:
+        relative = obj.key[len(prefix) :]
+        target = dest / relative
+        record = {"key": obj.key, "file": relative, "size": obj.size, "etag": obj.etag}
+        if target.exists() and target.stat().st_size == obj.size and landed.get(obj.key) == record:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
-        client.download_file(bucket, key, str(partial))
-        if partial.stat().st_size != size:
-            raise OSError(f"s3://{bucket}/{key}: got {partial.stat().st_size} of {size} bytes")
+        client.download_file(bucket, obj.key, str(partial))
+        if partial.stat().st_size != obj.size:
+            raise OSError(
+                f"s3://{bucket}/{obj.key}: got {partial.stat().st_size} of {obj.size} bytes"
+            )
         partial.rename(target)
-        log.info("landed s3://%s/%s (%d bytes)", bucket, key, size)
+        landed[obj.key] = record
+        _write_json(manifest_path, list(landed.values()))
+        log.info("landed s3://%s/%s (%d bytes)", bucket, obj.key, obj.size)
     return dest
+
+
+def _write_json(path: Path, payload) -> None:
+    partial = path.with_name(path.name + ".part")
+    partial.write_text(json.dumps(payload, indent=2))
+    partial.replace(path)
 
 
 def upload(folder: Path | str, uri: str, conn_id: str) -> list[str]:

@@ -8,6 +8,7 @@ real sockets. The files are a tiny generated release in the real CMS headers.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import threading
@@ -17,8 +18,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from medidash.errors import BadInput
 from medidash.generator.release import generate
-from medidash.release import cms
+from medidash.release import cms, fingerprint
 from medidash.release.headers import check_release
 
 YEAR = 2023
@@ -34,21 +36,42 @@ FILES = {
 CUT_AT = 1_200_000  # bytes sent of the Part B file before the connection drops (once)
 
 
+HTML_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>Temporarily unavailable</title></head>"
+    b"<body><h1>data.cms.gov is undergoing maintenance</h1></body></html>\n"
+)
+
+
 class CatalogServer(ThreadingHTTPServer):
+    """The catalogs and their files. A file's ETag is a hash of what is served now, and
+    `If-Range` is honoured as RFC 9110 says (a changed file is sent whole, with 200).
+
+    Knobs a test sets: `part_b_years` / `part_d_years` (year -> file name, the name served from
+    `files`), `files` (name -> bytes served; changed between requests to republish),
+    `byte_size` (catalog distributions state `byteSize`), `once[name]` (behaviours for the next
+    requests of that file, one per request: "cut", "html-as-csv", "text/html", "json",
+    "gzip", "short", or ("redirect", url))."""
+
     daemon_threads = True
 
     def __init__(self, release: Path):
         super().__init__(("127.0.0.1", 0), CatalogHandler)
         self.release = release
         self.requests: list[tuple[str, str | None]] = []
-        self.cut_once: set[str] = set()
+        self.if_ranges: list[str | None] = []
+        self.files = {p.name: p.read_bytes() for p in release.iterdir() if p.is_file()}
+        self.part_b_years = {YEAR - 1: "PB22.csv", YEAR: FILES["part_b"]}
+        self.part_d_years = {YEAR: FILES["part_d"]}
+        self.files["PB22.csv"] = self.files[FILES["part_b"]]
+        self.byte_size = False
+        self.once: dict[str, list] = {}
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
     def data_json(self) -> dict:
-        def csv_dist(title: str, year: int, path: str) -> dict:
+        def csv_dist(title: str, year: int, name: str) -> dict:
             return {
                 "@type": "dcat:Distribution",
                 "format": "CSV",
@@ -56,7 +79,8 @@ class CatalogServer(ThreadingHTTPServer):
                 "title": f"{title} : {year}-01-01",
                 "modified": f"{year + 2}-04-15",
                 "temporal": f"{year}-01-01/{year}-12-31",
-                "downloadURL": f"{self.base}/sites/default/files/{path}",
+                "downloadURL": f"{self.base}/sites/default/files/{year + 2}-04/u/{name}",
+                **({"byteSize": len(self.files.get(name, b""))} if self.byte_size else {}),
             }
 
         def api_dist(title: str, year: int, latest: bool) -> dict:
@@ -72,8 +96,8 @@ class CatalogServer(ThreadingHTTPServer):
 
         def dataset(title: str, dataset: str, years: dict[int, str]) -> dict:
             dists = []
-            for year, path in years.items():
-                dists += [csv_dist(title, year, path), api_dist(title, year, year == max(years))]
+            for year, name in years.items():
+                dists += [csv_dist(title, year, name), api_dist(title, year, year == max(years))]
             return {
                 "@type": "dcat:Dataset",
                 "title": title,
@@ -87,13 +111,9 @@ class CatalogServer(ThreadingHTTPServer):
             "@type": "dcat:Catalog",
             "dataset": [
                 # the sibling with a near-identical title must never be chosen
-                dataset(PART_B.replace("Provider and Service", "Provider"), "sib", {YEAR: "x"}),
-                dataset(
-                    PART_B,
-                    "pb",
-                    {YEAR - 1: "2024-05/old/PB22.csv", YEAR: f"2025-04/u/{FILES['part_b']}"},
-                ),
-                dataset(PART_D, "pd", {YEAR: f"2025-04/u/{FILES['part_d']}"}),
+                dataset(PART_B.replace("Provider and Service", "Provider"), "sib", {YEAR + 5: "x"}),
+                dataset(PART_B, "pb", self.part_b_years),
+                dataset(PART_D, "pd", self.part_d_years),
             ],
         }
 
@@ -124,19 +144,27 @@ class CatalogServer(ThreadingHTTPServer):
         ]
 
 
+def etag(data: bytes) -> str:
+    return '"' + hashlib.sha256(data).hexdigest()[:20] + '"'
+
+
 class CatalogHandler(BaseHTTPRequestHandler):
     server: CatalogServer
 
     def log_message(self, *args) -> None:
         pass
 
-    def _json(self, payload) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
+    def _body(self, status: int, content_type: str, body: bytes, **headers: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
         self.end_headers()
         self.wfile.write(body)
+
+    def _json(self, payload) -> None:
+        self._body(200, "application/json", json.dumps(payload).encode())
 
     def do_GET(self) -> None:
         self.server.requests.append((self.path, self.headers.get("Range")))
@@ -144,13 +172,38 @@ class CatalogHandler(BaseHTTPRequestHandler):
             return self._json(self.server.data_json())
         if self.path == "/provider-data/api/1/metastore/schemas/dataset/items":
             return self._json(self.server.metastore())
-        path = self.server.release / self.path.rsplit("/", 1)[-1]
-        if not path.is_file():
+        name = self.path.rsplit("/", 1)[-1]
+        if name not in self.server.files:
             self.send_error(404)
             return
-        data = path.read_bytes()
+        self.server.if_ranges.append(self.headers.get("If-Range"))
+        data = self.server.files[name]
+        queued = self.server.once.get(name)
+        behaviour = queued.pop(0) if queued else None
+        if isinstance(behaviour, tuple):  # ("redirect", url)
+            self.send_response(302)
+            self.send_header("Location", behaviour[1])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if behaviour == "html-as-csv":  # an error page, served as if it were the file
+            return self._body(200, "text/csv", HTML_PAGE)
+        if behaviour == "text/html":
+            return self._body(200, "text/html; charset=utf-8", HTML_PAGE)
+        if behaviour == "json":
+            return self._body(200, "application/json", b'{"error": "rate limited"}')
+        if behaviour == "gzip":
+            body = gzip.compress(data)
+            return self._body(
+                200, "text/csv", body, Content_Encoding="gzip", ETag=etag(body) + "-gz"
+            )
+        if behaviour == "short":  # a consistent but truncated response (a proxy's, say)
+            return self._body(200, "text/csv", data[: len(data) - 1000], ETag=etag(data))
         start = 0
         range_header = self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
+        if range_header and if_range not in (None, etag(data)):
+            range_header = None  # the file changed since the client's copy: send it whole
         if range_header:
             start = int(range_header.removeprefix("bytes=").split("-")[0])
             if start >= len(data):
@@ -164,10 +217,10 @@ class CatalogHandler(BaseHTTPRequestHandler):
             self.send_response(200)
         self.send_header("Content-Type", "text/csv")
         self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", etag(data))
         self.send_header("Content-Length", str(len(data) - start))
         self.end_headers()
-        if path.name in self.server.cut_once and not range_header:
-            self.server.cut_once.discard(path.name)
+        if behaviour == "cut":
             self.wfile.write(data[start:CUT_AT])
             self.wfile.flush()
             self.close_connection = True
@@ -212,7 +265,7 @@ def test_resolve_picks_the_right_titles_and_year(server):
         cms.resolve(2014)
 
 
-def test_release_key_changes_when_cms_republishes(server):
+def test_the_catalog_fingerprint_changes_when_cms_republishes(server):
     files = cms.resolve(YEAR)
     again = cms.resolve(YEAR)
     republished = [
@@ -220,12 +273,12 @@ def test_release_key_changes_when_cms_republishes(server):
         for f in files
     ]
 
-    assert cms.release_key(files) == cms.release_key(again)
-    assert cms.release_key(files) != cms.release_key(republished)
+    assert fingerprint.cms_catalog(files) == fingerprint.cms_catalog(again)
+    assert fingerprint.cms_catalog(files) != fingerprint.cms_catalog(republished)
 
 
 def test_download_resumes_after_a_cut_connection_and_checksums(server, release, tmp_path):
-    server.cut_once.add(FILES["part_b"])
+    server.once[FILES["part_b"]] = ["cut"]
     files = cms.resolve(YEAR)
     dest = tmp_path / "raw"
     part_b = next(f for f in files if f.dataset == "part_b")
@@ -271,7 +324,197 @@ def test_the_dag_tasks_land_a_cms_release(server, release, tmp_path, monkeypatch
     checked = tasks.check_headers(str(folder))
 
     assert found["kind"] == "cms" and found["data_year"] == YEAR
-    assert found["fingerprint"] == cms.release_key(cms.resolve(YEAR))
+    assert found["fingerprint"] == fingerprint.cms_catalog(cms.resolve(YEAR))
     assert found["source"].startswith("cms:part_b@2025-04-15,part_d@2025-04-15,clinicians@")
     assert folder.is_relative_to(tmp_path / "raw" / "cms" / str(YEAR))
     assert sorted(c["dataset"] for c in checked) == sorted(FILES)
+
+
+# --- landing you can trust: nothing is kept that is not verifiably the file -------------------
+
+
+def one(dataset: str, year: int | None = YEAR) -> list[cms.RemoteFile]:
+    return [f for f in cms.resolve(year) if f.dataset == dataset]
+
+
+def manifest_of(dest: Path) -> dict[str, dict]:
+    path = dest / "landing-manifest.json"
+    return {r["dataset"]: r for r in json.loads(path.read_text())} if path.exists() else {}
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "reason"),
+    [
+        ("html-as-csv", "an HTML page"),  # found by its first bytes
+        ("text/html", "Content-Type text/html"),
+        ("json", "Content-Type application/json"),
+    ],
+)
+def test_an_error_page_is_never_landed(server, release, tmp_path, behaviour, reason):
+    """CMS answers maintenance and rate-limit pages with 200. Such a body is refused as a fault
+    that may pass (retried), nothing of it is kept, and the next attempt lands the file."""
+    name = FILES["mips"]
+    server.once[name] = [behaviour]
+    files = one("mips")
+
+    with pytest.raises(OSError, match=f"{files[0].url}: .*{reason}"):
+        cms.land(files, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "landing-manifest.json") == []
+    assert "mips" not in manifest_of(tmp_path)
+
+    cms.land(files, tmp_path)
+
+    assert (tmp_path / files[0].filename).read_bytes() == (release / name).read_bytes()
+    assert manifest_of(tmp_path)["mips"]["sha256"] == sha256(release / name)
+
+
+def test_a_landed_file_that_was_never_verified_is_downloaded_again(server, release, tmp_path):
+    """A folder landed before verification existed (or by hand): an error page kept as the file,
+    even listed in an old manifest, is not trusted."""
+    files = one("mips")
+    target = tmp_path / files[0].filename
+    target.write_bytes(HTML_PAGE)
+    old = {"dataset": "mips", "url": files[0].url, "modified": files[0].modified, "year": None}
+    old |= {"file": target.name, "size": len(HTML_PAGE), "sha256": sha256(target)}
+    (tmp_path / "landing-manifest.json").write_text(json.dumps([old]))
+
+    cms.land(files, tmp_path)
+
+    assert target.read_bytes() == (release / FILES["mips"]).read_bytes()
+
+
+def test_a_landed_file_changed_on_disk_is_downloaded_again(server, release, tmp_path):
+    files = one("part_b")
+    cms.land(files, tmp_path)
+    target = tmp_path / files[0].filename
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 1  # same size, one bit
+    target.write_bytes(bytes(data))
+    before = len(server.requests)
+
+    cms.land(files, tmp_path)
+
+    assert [p for p, _ in server.requests[before:] if p.endswith(FILES["part_b"])] != []
+    assert target.read_bytes() == (release / FILES["part_b"]).read_bytes()
+
+
+def test_redirects_are_followed_only_to_the_catalogs_own_hosts(
+    server, release, tmp_path, monkeypatch
+):
+    """Hosts are compared as origins (scheme, host name, port), by name: another port of the
+    same address is another host, and so is `localhost` for 127.0.0.1."""
+    other = CatalogServer(release)
+    thread = threading.Thread(target=other.serve_forever, daemon=True)
+    thread.start()
+    try:
+        name = FILES["mips"]
+        files = one("mips")
+        same = f"{server.base}/mirror/{name}"
+        foreign = f"{other.base}/mirror/{name}"
+        by_name = f"http://localhost:{server.server_address[1]}/mirror/{name}"
+
+        server.once[name] = [("redirect", same)]
+        cms.land(files, tmp_path / "same")
+        assert (tmp_path / "same" / files[0].filename).read_bytes() == (release / name).read_bytes()
+
+        for url in (foreign, by_name):
+            server.once[name] = [("redirect", url)]
+            with pytest.raises(BadInput, match=f"redirected to {url}, not a catalog host"):
+                cms.land(files, tmp_path / "refused")
+            assert not (tmp_path / "refused" / files[0].filename).exists()
+        assert other.requests == []
+
+        monkeypatch.setenv("MEDIDASH_CMS_ALLOWED_HOSTS", f"https://data.cms.gov, {other.base}")
+        server.once[name] = [("redirect", foreign)]
+        cms.land(files, tmp_path / "allowed")
+        assert [p for p, _ in other.requests] == [f"/mirror/{name}"]
+        landed = tmp_path / "allowed" / files[0].filename
+        assert landed.read_bytes() == (release / name).read_bytes()
+    finally:
+        other.shutdown()
+        other.server_close()
+
+
+def test_gzip_content_encoding_is_decoded_and_verified(server, release, tmp_path):
+    name = FILES["part_b"]
+    server.once[name] = ["gzip"]
+    files = one("part_b")
+
+    cms.land(files, tmp_path)
+
+    assert (tmp_path / files[0].filename).read_bytes() == (release / name).read_bytes()
+    record = manifest_of(tmp_path)["part_b"]
+    assert record["sha256"] == sha256(release / name)
+    assert record["content_encoding"] == "gzip"
+
+
+def test_a_file_changed_between_a_cut_and_the_resume_is_downloaded_whole(server, tmp_path):
+    """The resume asks `If-Range` with the validator of the first attempt; CMS republished the
+    file meanwhile (same size), so the server sends it whole and the landed file is the new one,
+    never the old head with the new tail."""
+    name = FILES["part_b"]
+    old = server.files[name]
+    new = old[: len(old) // 2] + old[len(old) // 2 :].replace(b",1", b",2")
+    assert len(new) == len(old) and new[CUT_AT:] != old[CUT_AT:]
+    server.once[name] = ["cut"]
+    files = one("part_b")
+
+    with pytest.raises(OSError):
+        cms.land(files, tmp_path)
+    server.files[name] = new
+    cms.land(files, tmp_path)
+
+    assert server.if_ranges[-1] == etag(old)
+    assert (tmp_path / files[0].filename).read_bytes() == new
+    assert manifest_of(tmp_path)["part_b"]["sha256"] == hashlib.sha256(new).hexdigest()
+
+
+def test_a_size_other_than_the_catalogs_is_refused(server, release, tmp_path):
+    """A response whose Content-Length agrees with its body but not with the size the catalog
+    lists (`byteSize`): truncated on the way; retried, never kept."""
+    server.byte_size = True
+    name = FILES["part_b"]
+    server.once[name] = ["short"]
+    files = one("part_b")
+    size = len(server.files[name])
+    assert files[0].byte_size == size
+
+    with pytest.raises(OSError, match=f"{size - 1000} bytes .*the catalog lists {size}"):
+        cms.land(files, tmp_path)
+    assert not (tmp_path / files[0].filename).exists()
+
+    cms.land(files, tmp_path)
+    assert (tmp_path / files[0].filename).read_bytes() == (release / name).read_bytes()
+
+
+# --- the newest year the catalog lists (the monthly schedule) -------------------------------
+
+
+def test_without_a_year_the_newest_year_with_part_b_and_clinicians_is_resolved(
+    server, tmp_path, monkeypatch
+):
+    from medidash.orchestration import tasks
+
+    monkeypatch.setenv("MEDIDASH_HOME", str(tmp_path))
+    found = tasks.resolve_release("cms", None, str(tmp_path / "lake"), "scheduled__2026-12-01")
+    assert found["data_year"] == YEAR
+    assert {f["dataset"]: f["year"] for f in found["cms_files"]}["part_d"] == YEAR
+
+    # CMS publishes next year's Part B; its Part D is not out yet (optional: loaded later)
+    server.part_b_years[YEAR + 1] = "PB24.csv"
+    server.files["PB24.csv"] = server.files[FILES["part_b"]]
+    later = tasks.resolve_release("cms", None, str(tmp_path / "lake"), "scheduled__2027-01-01")
+
+    assert later["data_year"] == YEAR + 1
+    years = {f["dataset"]: f["year"] for f in later["cms_files"]}
+    assert years["part_b"] == YEAR + 1 and "part_d" not in years
+    assert later["fingerprint"] != found["fingerprint"]
+    # a year asked for explicitly is still that year
+    assert tasks.resolve_release("cms", YEAR, str(tmp_path), "manual__1")["data_year"] == YEAR
+
+
+def test_a_folder_release_without_a_year_is_a_clear_error(release, tmp_path):
+    from medidash.orchestration import tasks
+
+    with pytest.raises(BadInput, match="needs a data year"):
+        tasks.resolve_release(str(release), None, str(tmp_path / "lake"), "manual__1")

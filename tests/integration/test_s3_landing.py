@@ -7,10 +7,12 @@ extra), exactly as the DAG's land_raw_files task gets it.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
+from medidash.errors import BadInput
 from medidash.generator.release import generate
 from medidash.orchestration.constants import S3_CONN_ID
 from medidash.release import s3
@@ -47,7 +49,7 @@ def test_land_copies_every_object_byte_for_byte(s3_conn, release, tmp_path):
 
     landed = s3.land(f"s3://{bucket}/releases/2023", tmp_path / "raw", S3_CONN_ID)
 
-    names = sorted(p.name for p in landed.iterdir())
+    names = sorted(p.name for p in landed.iterdir() if p.name != s3.MANIFEST)
     assert names == sorted(p.name for p in release.iterdir())
     for path in release.iterdir():
         assert (landed / path.name).read_bytes() == path.read_bytes(), path.name
@@ -99,3 +101,33 @@ def test_an_empty_prefix_is_a_clear_error(s3_conn, tmp_path):
 
     with pytest.raises(FileNotFoundError, match=f"s3://{bucket}/nothing: no objects"):
         s3.land(f"s3://{bucket}/nothing", tmp_path, S3_CONN_ID)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["r/../outside.csv", "r/sub/../../outside.csv", "r//twice.csv", "/abs/x.csv", "r/./x.csv"],
+)
+def test_a_key_that_could_land_outside_the_folder_is_refused(key):
+    """Real S3 stores such keys as they are (SeaweedFS normalises or refuses them on upload, so
+    it cannot list one): every listed key passes this check before it becomes a path."""
+    with pytest.raises(BadInput, match=f"^s3://bkt/{re.escape(key)}: refusing this object key"):
+        s3.check_key("bkt", key)
+
+
+@pytest.mark.parametrize("key", ["r/x.csv", "r/a/b.csv", "r/.../x.csv", "r/dir/"])
+def test_ordinary_keys_pass(key):
+    s3.check_key("bkt", key)
+
+
+def test_a_changed_object_of_the_same_size_is_landed_again(s3_conn, release, tmp_path):
+    bucket = s3_conn.new_bucket()
+    upload_with_boto3(s3_conn, release, bucket, "r")
+    landed = s3.land(f"s3://{bucket}/r", tmp_path, S3_CONN_ID)
+    mips = landed / "ec_score_file.csv"
+    data = mips.read_bytes()
+    changed = data[:-2] + (b"7" if data[-2:-1] != b"7" else b"8") + data[-1:]
+    s3_conn.client().put_object(Bucket=bucket, Key="r/ec_score_file.csv", Body=changed)
+
+    s3.land(f"s3://{bucket}/r", tmp_path, S3_CONN_ID)
+
+    assert mips.read_bytes() == changed
