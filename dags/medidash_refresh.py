@@ -13,7 +13,8 @@ Schedule
     the last successful run.
 
 Params (the trigger form)
-    data_year  data year to load (the newest year CMS lists, for scheduled runs)
+    data_year  data year to load; empty (the default, as in scheduled runs): the newest year the
+               CMS catalog lists Part B for, resolved when the run starts
     source     `cms`, an `s3://bucket/prefix`, or a local folder
     lake       where the event lake lives (a folder, or s3a:// on a cluster with hadoop-aws)
     force      run even when the release is unchanged
@@ -28,7 +29,7 @@ Outputs
     `ops.quarantine`, and dbt_project/target/static_index.html.
 
 Order of the checks
-    The release fingerprint (file names, sizes and content samples for a folder; keys, sizes
+    The release fingerprint (a hash of every file's name and bytes for a folder; keys, sizes
     and ETags for an S3 prefix; URLs and modified dates for the CMS catalogs) is known before
     anything is landed, so an unchanged release is skipped before gigabytes are downloaded;
     the header check then runs on the landed files, before any run is registered.
@@ -140,11 +141,12 @@ def _warehouse_url() -> str:
     user_defined_macros={"warehouse_url": _warehouse_url},
     params={
         "data_year": Param(
-            datetime.now().year - 2,
-            type="integer",
+            None,  # decided by resolve_release when the run starts, never when this file is parsed
+            type=["null", "integer"],
             minimum=2013,
             title="Data year",
-            description="The data year to load.",
+            description="The data year to load; empty: the newest year the CMS catalog lists "
+            "(a folder or S3 source needs a year).",
         ),
         "source": Param(
             "cms",
