@@ -1,5 +1,6 @@
 -- Every clinician counts once per geography: the specialty counts of a geography add up to the
--- number of distinct NPIs with a clinicians row there.
+-- number of distinct NPIs with a clinicians row there (in the nation: in the clinicians file,
+-- a clinician with rows in two states counting once).
 with
 
 clinician_rows as (
@@ -7,6 +8,14 @@ clinician_rows as (
 ),
 
 expected as (
+    select
+        data_year,
+        'nation' as geo_level,
+        {{ nation_geo_id() }} as geo_id,
+        count(distinct npi) as clinicians
+    from clinician_rows
+    group by data_year
+    union all
     select
         data_year,
         'state' as geo_level,

@@ -20,7 +20,8 @@ prescriptions as (
         data_year,
         geo_level,
         geo_id,
-        sum(claim_count) as total
+        sum(claim_count) as total,
+        sum(drug_cost) as drug_cost
     from {{ ref('prescription_counts') }}
     group by data_year, geo_level, geo_id
 ),
@@ -57,5 +58,6 @@ left join schools using (data_year, geo_level, geo_id)
 where
     summary.procedure_events <> coalesce(procedures.total, 0)
     or summary.prescription_claims <> coalesce(prescriptions.total, 0)
+    or summary.drug_cost <> coalesce(prescriptions.drug_cost, 0)
     or summary.clinician_count <> coalesce(specialties.total, 0)
     or summary.clinician_count <> coalesce(schools.total, 0)

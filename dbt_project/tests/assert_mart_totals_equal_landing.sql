@@ -1,4 +1,5 @@
--- No event lost or counted twice: at state and ZIP level the marts sum to the landed events.
+-- No event lost or counted twice: at nation, state and ZIP level the marts sum to the landed
+-- events (the nation to all of them, whatever their state; its drug cost to the landed cost).
 with
 
 landing_procedures as (
@@ -14,6 +15,30 @@ prescriber_zips as (
 ),
 
 expected as (
+    select
+        data_year,
+        'nation' as geo_level,
+        'procedures' as measure,
+        sum(event_count) as total
+    from landing_procedures
+    group by data_year
+    union all
+    select
+        data_year,
+        'nation' as geo_level,
+        'claims' as measure,
+        sum(claim_count) as total
+    from landing_prescriptions
+    group by data_year
+    union all
+    select
+        data_year,
+        'nation' as geo_level,
+        'drug_cost' as measure,
+        sum(drug_cost) as total
+    from landing_prescriptions
+    group by data_year
+    union all
     select
         data_year,
         'state' as geo_level,
@@ -62,7 +87,7 @@ actual as (
         'procedures' as measure,
         sum(event_count) as total
     from {{ ref('procedure_counts') }}
-    where geo_level in ('state', 'zip')
+    where geo_level in ('nation', 'state', 'zip')
     group by data_year, geo_level
     union all
     select
@@ -71,7 +96,16 @@ actual as (
         'claims' as measure,
         sum(claim_count) as total
     from {{ ref('prescription_counts') }}
-    where geo_level in ('state', 'zip')
+    where geo_level in ('nation', 'state', 'zip')
+    group by data_year, geo_level
+    union all
+    select
+        data_year,
+        geo_level,
+        'drug_cost' as measure,
+        sum(drug_cost) as total
+    from {{ ref('prescription_counts') }}
+    where geo_level = 'nation'
     group by data_year, geo_level
 )
 

@@ -212,7 +212,7 @@ def test_procedure_counts(marts):
     rows = q(
         "select geo_level, geo_id, hcpcs_code, hcpcs_description, is_drug, event_count, "
         "service_units, round(pct_of_geo, 4) from marts.procedure_counts "
-        f"where data_year = {YEAR} order by 1, 2, 3"
+        f"where data_year = {YEAR} and geo_level <> 'nation' order by 1, 2, 3"
     )
     d = Decimal
     ca = [  # non-drug CA events 52 + 30 = 82
@@ -244,7 +244,7 @@ def test_prescription_counts(marts):
     rows = q(
         "select geo_level, geo_id, generic_name, claim_count, day_supply, drug_cost, "
         f"round(pct_of_geo, 4) from marts.prescription_counts where data_year = {YEAR} "
-        "order by 1, 2, 3"
+        "and geo_level <> 'nation' order by 1, 2, 3"
     )
     d = Decimal
     ator = "ATORVASTATIN CALCIUM"
@@ -265,7 +265,8 @@ def test_specialty_and_school_counts(marts):
     q, _ = marts
     spec = q(
         "select geo_level, geo_id, specialty, clinician_count, round(pct_of_geo, 2) from "
-        f"marts.specialty_counts where data_year = {YEAR} order by 1, 2, 3"
+        f"marts.specialty_counts where data_year = {YEAR} and geo_level <> 'nation' "
+        "order by 1, 2, 3"
     )
     cardio, fam, im = "CARDIOVASCULAR DISEASE (CARDIOLOGY)", "FAMILY PRACTICE", "INTERNAL MEDICINE"
     half, full = Decimal("50.00"), Decimal("100.00")
@@ -290,7 +291,8 @@ def test_specialty_and_school_counts(marts):
     ]
     schools = q(
         "select geo_level, geo_id, medical_school, clinician_count from "
-        f"marts.medical_school_counts where data_year = {YEAR} order by 1, 2, 3"
+        f"marts.medical_school_counts where data_year = {YEAR} and geo_level <> 'nation' "
+        "order by 1, 2, 3"
     )
     upr = "UNIVERSIDAD DE PUERTO RICO"
     assert schools == [
@@ -333,7 +335,7 @@ def test_geo_summary(marts):
     rows = q(
         "select geo_level, geo_id, display_name, state, clinician_count, procedure_events, "
         "prescription_claims, avg_mips_score from marts.geo_summary "
-        f"where data_year = {YEAR} order by 1, 2"
+        f"where data_year = {YEAR} and geo_level <> 'nation' order by 1, 2"
     )
     assert rows == [
         ("practice", P2, "CITY GROUP", "NY", 2, 79, 61, 80.0),  # A 90, C 70
@@ -347,4 +349,95 @@ def test_geo_summary(marts):
         ("zip", "02134", "02134", "MA", 1, 0, 15, None),
         ("zip", "10001", "10001", "NY", 2, 23, 11, 80.0),
         ("zip", "94110", "94110", "CA", 2, 100, 50, 90.0),
+    ]
+
+
+# Contract v2: the nation level, and geo_summary's drug_cost and provider_count.
+# Valid rows of the release above: Part B A (CA 94110) 25+13 events of 99213, 18 of J1100;
+# B (CA 94110) 14 of 99213, 30 of 0002A; C (NY 10001) 11 of 99213, 12 of J1100. Part D
+# A (CA) 20+30 atorvastatin claims ($250.50 + $90.30), D (MA) 15 levothyroxine ($30.00),
+# E (TX) 40 metformin ($80.00), C (NY) 11 atorvastatin ($100.00). Clinicians A (CA, NY; P1,
+# P2), B (CA; P1), C (NY; P2), D (MA), F (PR); E has no clinicians row.
+
+
+def test_nation_procedure_and_prescription_counts(marts):
+    q, _ = marts
+    d = Decimal
+    procedures = q(
+        "select geo_id, hcpcs_code, hcpcs_description, is_drug, event_count, service_units, "
+        "round(pct_of_geo, 4) from marts.procedure_counts "
+        f"where data_year = {YEAR} and geo_level = 'nation' order by 1, 2"
+    )
+    assert procedures == [  # every event of the year; non-drug events 30 + 63 = 93
+        ("US", "0002A", "Covid vaccine admin", False, 30, d("30.000"), d("32.2581")),  # 30/93
+        # A 25+13, B 14, C 11 events; units 30 + 12.5 + 14 + 11; 63/93
+        ("US", "99213", "Office visit 15", False, 63, d("67.500"), d("67.7419")),
+        ("US", "J1100", "Dexamethasone 1 mg", True, 30, d("450.000"), d("100.0000")),  # 18+12
+    ]
+    prescriptions = q(
+        "select geo_id, generic_name, claim_count, day_supply, drug_cost, round(pct_of_geo, 4) "
+        "from marts.prescription_counts "
+        f"where data_year = {YEAR} and geo_level = 'nation' order by 1, 2"
+    )
+    assert prescriptions == [  # 116 claims in all
+        # A 20+30, C 11; 600+900+330 days; $250.50 + $90.30 + $100.00; 61/116
+        ("US", "ATORVASTATIN CALCIUM", 61, 1830, d("440.80"), d("52.5862")),
+        ("US", "LEVOTHYROXINE SODIUM", 15, 450, d("30.00"), d("12.9310")),  # 15/116
+        ("US", "METFORMIN HCL", 40, 1200, d("80.00"), d("34.4828")),  # E, no ZIP: still here
+    ]
+
+
+def test_nation_specialty_and_school_counts(marts):
+    q, _ = marts
+    spec = q(
+        "select geo_id, specialty, clinician_count, round(pct_of_geo, 2) from "
+        f"marts.specialty_counts where data_year = {YEAR} and geo_level = 'nation' order by 1, 2"
+    )
+    fifth = Decimal("20.00")
+    # five clinicians: A counts once though it has rows in CA and NY; E has no clinicians row
+    assert spec == [
+        ("US", "CARDIOVASCULAR DISEASE (CARDIOLOGY)", 1, fifth),  # C
+        ("US", "FAMILY PRACTICE", 1, fifth),  # A (tie → FAMILY PRACTICE)
+        ("US", "INTERNAL MEDICINE", 1, fifth),  # B
+        ("US", "NURSE PRACTITIONER", 1, fifth),  # D
+        ("US", "UNKNOWN", 1, fifth),  # F
+    ]
+    schools = q(
+        "select geo_id, medical_school, clinician_count, round(pct_of_geo, 2) from "
+        f"marts.medical_school_counts where data_year = {YEAR} and geo_level = 'nation' "
+        "order by 1, 2"
+    )
+    assert schools == [
+        ("US", "OTHER", 2, Decimal("40.00")),  # C, D
+        ("US", "STANFORD", 1, fifth),  # A
+        ("US", "UNIVERSIDAD DE PUERTO RICO", 1, fifth),  # F
+        ("US", "UNKNOWN", 1, fifth),  # B (blank school)
+    ]
+
+
+def test_geo_summary_nation_drug_cost_and_provider_count(marts):
+    q, _ = marts
+    rows = q(
+        "select geo_level, geo_id, display_name, state, clinician_count, procedure_events, "
+        "prescription_claims, avg_mips_score, drug_cost, provider_count from marts.geo_summary "
+        f"where data_year = {YEAR} order by 1, 2"
+    )
+    d = Decimal
+    # provider_count: distinct NPIs with a Part B or Part D row counted there (A, B, C Part B;
+    # A, C, D, E Part D); D's prescriptions are in 02134 by its clinicians ZIP, E has no ZIP.
+    assert rows == [
+        # 5 clinicians (A B C D F); 123 events; 116 claims; MIPS A 90, C 70; $440.80+30+80;
+        # providers A B C D E
+        ("nation", "US", "US", None, 5, 123, 116, 80.0, d("550.80"), 5),
+        ("practice", P2, "CITY GROUP", "NY", 2, 79, 61, 80.0, d("440.80"), 2),  # A, C
+        ("practice", P1, "BAY CLINIC", "CA", 2, 100, 50, 90.0, d("340.80"), 2),  # A, B
+        ("state", "CA", "CA", "CA", 2, 100, 50, 90.0, d("340.80"), 2),  # A, B
+        ("state", "MA", "MA", "MA", 1, 0, 15, None, d("30.00"), 1),  # D
+        ("state", "NY", "NY", "NY", 2, 23, 11, 80.0, d("100.00"), 1),  # C (A: clinician only)
+        ("state", "PR", "PR", "PR", 1, 0, 0, None, d("0.00"), 0),  # F is no provider
+        ("state", "TX", "TX", "TX", 0, 0, 40, None, d("80.00"), 1),  # E
+        ("zip", "00901", "00901", "PR", 1, 0, 0, None, d("0.00"), 0),
+        ("zip", "02134", "02134", "MA", 1, 0, 15, None, d("30.00"), 1),  # D
+        ("zip", "10001", "10001", "NY", 2, 23, 11, 80.0, d("100.00"), 1),  # C
+        ("zip", "94110", "94110", "CA", 2, 100, 50, 90.0, d("340.80"), 2),  # A, B
     ]

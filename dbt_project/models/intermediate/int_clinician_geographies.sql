@@ -11,6 +11,13 @@ practice_members as (
 final as (
     select
         data_year,
+        'nation' as geo_level,
+        {{ nation_geo_id() }} as geo_id,
+        npi
+    from clinician_rows
+    union
+    select
+        data_year,
         'state' as geo_level,
         state as geo_id,
         npi

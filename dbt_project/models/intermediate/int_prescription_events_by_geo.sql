@@ -12,6 +12,20 @@ practice_members as (
     select * from {{ ref('int_practice_members') }}
 ),
 
+by_nation as (
+    -- every event of the year, whatever its state (NULL included)
+    select
+        data_year,
+        'nation' as geo_level,
+        {{ nation_geo_id() }} as geo_id,
+        generic_name,
+        sum(claim_count)::bigint as claim_count,
+        sum(day_supply)::bigint as day_supply,
+        sum(drug_cost) as drug_cost
+    from prescription_events
+    group by data_year, generic_name
+),
+
 by_state as (
     select
         data_year,
@@ -65,6 +79,8 @@ by_practice as (
 ),
 
 final as (
+    select * from by_nation
+    union all
     select * from by_state
     union all
     select * from by_zip

@@ -8,6 +8,19 @@ practice_members as (
     select * from {{ ref('int_practice_members') }}
 ),
 
+by_nation as (
+    -- every event of the year, whatever its state (NULL included)
+    select
+        data_year,
+        'nation' as geo_level,
+        {{ nation_geo_id() }} as geo_id,
+        hcpcs_code,
+        sum(event_count)::bigint as event_count,
+        sum(service_units) as service_units
+    from procedure_events
+    group by data_year, hcpcs_code
+),
+
 by_state as (
     select
         data_year,
@@ -51,6 +64,8 @@ by_practice as (
 ),
 
 final as (
+    select * from by_nation
+    union all
     select * from by_state
     union all
     select * from by_zip

@@ -18,8 +18,8 @@ clinician_profiles as (
     select * from {{ ref('int_clinician_profiles') }}
 ),
 
-provider_locations as (
-    select * from {{ ref('stg_landing__provider_locations') }}
+provider_geographies as (
+    select * from {{ ref('int_provider_geographies') }}
 ),
 
 practices as (
@@ -51,17 +51,9 @@ geographies as (
     union
     select
         data_year,
-        'state' as geo_level,
-        state as geo_id
-    from provider_locations
-    where state is not null
-    union
-    select
-        data_year,
-        'zip' as geo_level,
-        zip5 as geo_id
-    from provider_locations
-    where zip5 is not null
+        geo_level,
+        geo_id
+    from provider_geographies
 ),
 
 procedure_totals as (
@@ -79,7 +71,8 @@ prescription_totals as (
         data_year,
         geo_level,
         geo_id,
-        sum(claim_count)::bigint as prescription_claims
+        sum(claim_count)::bigint as prescription_claims,
+        sum(drug_cost) as drug_cost
     from prescriptions_by_geo
     group by data_year, geo_level, geo_id
 ),
@@ -100,6 +93,16 @@ clinician_totals as (
     group by clinician_geographies.data_year, clinician_geographies.geo_level, clinician_geographies.geo_id
 ),
 
+provider_totals as (
+    select
+        data_year,
+        geo_level,
+        geo_id,
+        count(*) as provider_count
+    from provider_geographies
+    group by data_year, geo_level, geo_id
+),
+
 final as (
     select
         geographies.data_year,
@@ -114,11 +117,13 @@ final as (
         case geographies.geo_level
             when 'state' then geographies.geo_id
             when 'zip' then zip_states.state
-            else practices.state
+            when 'practice' then practices.state
         end as state,
         coalesce(clinician_totals.clinician_count, 0) as clinician_count,
         coalesce(procedure_totals.procedure_events, 0) as procedure_events,
-        coalesce(prescription_totals.prescription_claims, 0) as prescription_claims
+        coalesce(prescription_totals.prescription_claims, 0) as prescription_claims,
+        round(coalesce(prescription_totals.drug_cost, 0), 2) as drug_cost,
+        coalesce(provider_totals.provider_count, 0) as provider_count
     from geographies
     left join procedure_totals
         on
@@ -135,6 +140,11 @@ final as (
             geographies.data_year = clinician_totals.data_year
             and geographies.geo_level = clinician_totals.geo_level
             and geographies.geo_id = clinician_totals.geo_id
+    left join provider_totals
+        on
+            geographies.data_year = provider_totals.data_year
+            and geographies.geo_level = provider_totals.geo_level
+            and geographies.geo_id = provider_totals.geo_id
     left join practices
         on
             geographies.geo_level = 'practice'
