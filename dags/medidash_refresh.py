@@ -44,10 +44,10 @@ Why re-runs are safe
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset, Param, chain, dag, get_current_context, task
 from cosmos import (
     DbtTaskGroup,
@@ -67,20 +67,25 @@ MANIFEST = DBT_PROJECT / "target" / "manifest.json"
 
 
 def _mark_failed(context) -> None:
-    """on_failure_callback: record the failure against the run, and for `medidash run`."""
+    """on_failure_callback: which task failed, why (one line, no credentials) and how (bad
+    input, refused, fault), kept in Airflow's own records (the task's XCom FAILURE_XCOM) and,
+    for a registered run, in `ops.pipeline_runs`; `medidash run` reads its outcome there."""
     from medidash.orchestration import tasks
+    from medidash.orchestration.outcome import FAILURE_XCOM
 
-    error = f"{context['task_instance'].task_id}: {context.get('exception')}"
+    log = logging.getLogger(__name__)
     ti = context["task_instance"]
+    failure = tasks.describe_failure(ti.task_id, context.get("exception"))
+    try:
+        ti.xcom_push(key=FAILURE_XCOM, value=failure)
+    except Exception:  # noqa: BLE001 - the original failure is what matters
+        log.warning("could not keep the failure in XCom", exc_info=True)
     release = ti.xcom_pull(task_ids="resolve_release")
     if release:
         try:
-            tasks.finish_run(release["run_id"], "failed", error)
+            tasks.record_failure(release["run_id"], failure)
         except Exception:  # noqa: BLE001 - the original failure is what matters
-            pass
-    error_file = settings.home() / "airflow" / "last_error.txt"
-    error_file.parent.mkdir(parents=True, exist_ok=True)
-    error_file.write_text(error)
+            log.warning("could not record the failure in ops.pipeline_runs")
 
 
 default_args = {
@@ -94,7 +99,9 @@ default_args = {
 }
 
 
-def _spark_task(task_id: str) -> SparkSubmitOperator:
+def _spark_task(task_id: str):
+    from medidash.orchestration.spark_submit import MedidashSparkSubmitOperator
+
     release = "ti.xcom_pull(task_ids='resolve_release')"
     args = [
         "--year",
@@ -106,10 +113,7 @@ def _spark_task(task_id: str) -> SparkSubmitOperator:
     ]
     if task_id == "spark_ingest":
         args += ["--input", "{{ ti.xcom_pull(task_ids='land_raw_files') }}"]
-    env_vars = None
-    if task_id == "spark_aggregate_load":
-        args += ["--database-url", "{{ warehouse_url() }}"]
-    return SparkSubmitOperator(
+    return MedidashSparkSubmitOperator(
         task_id=task_id,
         conn_id=c.SPARK_CONN_ID,
         application=str(c.SPARK_STEPS[task_id]),
@@ -117,16 +121,11 @@ def _spark_task(task_id: str) -> SparkSubmitOperator:
         jars=c.spark_jars(),
         application_args=args,
         conf=c.spark_conf(),
-        env_vars=env_vars,
+        # the warehouse reaches the job through its environment, never its command line
+        warehouse_conn_id=c.WAREHOUSE_CONN_ID if task_id == "spark_aggregate_load" else None,
         name=f"medidash-{task_id}",
         execution_timeout=timedelta(hours=6),
     )
-
-
-def _warehouse_url() -> str:
-    from medidash.orchestration.tasks import warehouse_url
-
-    return warehouse_url()
 
 
 @dag(
@@ -138,7 +137,6 @@ def _warehouse_url() -> str:
     default_args=default_args,
     tags=["medidash", "cms", "spark", "dbt"],
     doc_md=__doc__,
-    user_defined_macros={"warehouse_url": _warehouse_url},
     params={
         "data_year": Param(
             None,  # decided by resolve_release when the run starts, never when this file is parsed
@@ -191,21 +189,21 @@ def medidash_refresh():
 
     @task
     def check_headers(folder: str) -> list[dict]:
-        from airflow.exceptions import AirflowFailException
-
         from medidash.orchestration import tasks
+        from medidash.orchestration.outcome import fail_at_once
 
-        try:
+        # bad input (a missing folder or file too): retrying cannot help
+        with fail_at_once(ValueError, FileNotFoundError):
             return tasks.check_headers(folder)
-        except (ValueError, FileNotFoundError) as error:
-            raise AirflowFailException(str(error)) from error  # bad input: retrying cannot help
 
     @task
     def register_run(release: dict) -> str:
         from medidash.orchestration import tasks
+        from medidash.orchestration.outcome import fail_at_once
 
         context = get_current_context()
-        tasks.register_run(release, context["dag_run"].start_date or datetime.now())
+        with fail_at_once():  # refused: another run of the year is running
+            tasks.register_run(release, context["dag_run"].start_date or datetime.now())
         return release["run_id"]
 
     @task
@@ -270,7 +268,12 @@ def medidash_refresh():
             # all their models are built, not with the first of them
             should_detach_multiple_parents_tests=True,
         ),
-        operator_args={"install_deps": False},
+        # a failed dbt test is bad data: its task fails at once; an error (a lost connection)
+        # is retried (a string, so parsing this file imports nothing more)
+        operator_args={
+            "install_deps": False,
+            "callback": "medidash.orchestration.dbt_env.fail_on_failed_tests",
+        },
     )
     marts = publish_marts()
     docs = dbt_docs()

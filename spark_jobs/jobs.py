@@ -14,6 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 RECONCILIATION = "reconciliation.json"
+# The warehouse URL reaches a job through this environment variable only: a command line is
+# visible in every process list and in the task log.
+DATABASE_URL_ENV = "MEDIDASH_DATABASE_URL"
+# What a job prints before its one-line error when it fails for any reason but bad input.
+JOB_FAILED_PREFIX = "MEDIDASH JOB FAILED: "
 
 
 def parser(description: str, *, database: bool = False, release: bool = False):
@@ -24,7 +29,13 @@ def parser(description: str, *, database: bool = False, release: bool = False):
     if release:
         p.add_argument("--input", required=True, help="local folder holding the release")
     if database:
-        p.add_argument("--database-url", default=os.environ.get("MEDIDASH_DATABASE_URL"))
+        # the DAG sets the environment variable; the option is for a person's or a test's
+        # own runs, where a command line holding a password is their choice
+        p.add_argument(
+            "--database-url",
+            default=os.environ.get(DATABASE_URL_ENV),
+            help=f"the warehouse's URL (default: ${DATABASE_URL_ENV}, the better place for it)",
+        )
     return p
 
 
@@ -79,12 +90,29 @@ def name_files_deterministically(folder: Path) -> None:
 
 
 def main_guard(prog: str, body: Callable[[], None]) -> int:
-    """Run a job; a failure ends it with one clear line on stderr and exit status 1."""
+    """Run a job; a failure ends it with one clear line as its last on stderr.
+
+    A data error (`BadInput`) exits with EXIT_BAD_INPUT, its message after BAD_INPUT_PREFIX:
+    the DAG fails the task at once with it. Any other failure exits with 1 after its traceback
+    and a line after JOB_FAILED_PREFIX, and may be retried. Both are scrubbed of credentials.
+    """
+    from urllib.parse import unquote, urlsplit
+
+    from medidash.errors import BAD_INPUT_PREFIX, EXIT_BAD_INPUT, BadInput, scrub_secrets
+
+    url = os.environ.get(DATABASE_URL_ENV, "")
+    password = urlsplit(url).password or ""
+    secrets = [url, password, unquote(password)]
     try:
         body()
         return 0
+    except BadInput as error:
+        line = " ".join(str(error).split())
+        print(f"{BAD_INPUT_PREFIX}{scrub_secrets(line, secrets)}", file=sys.stderr, flush=True)
+        return EXIT_BAD_INPUT
     except Exception as error:  # noqa: BLE001 - every failure ends in one line for the DAG log
-        traceback.print_exc()
+        print(scrub_secrets(traceback.format_exc(), secrets), file=sys.stderr)
         message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        print(f"{prog}: {type(error).__name__}: {message}", file=sys.stderr)
+        line = f"{prog}: {type(error).__name__}: {message}"
+        print(f"{JOB_FAILED_PREFIX}{scrub_secrets(line, secrets)}", file=sys.stderr, flush=True)
         return 1

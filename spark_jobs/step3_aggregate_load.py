@@ -1,7 +1,10 @@
 """Step 3, aggregate and land: events and cleaned dimensions → `landing.*` in PostgreSQL.
 
-    python -m spark_jobs.step3_aggregate_load --year YYYY --lake LAKE --run-id RUN \
-        --database-url URL
+    MEDIDASH_DATABASE_URL=URL python -m spark_jobs.step3_aggregate_load --year YYYY \
+        --lake LAKE --run-id RUN
+
+(the warehouse URL from the environment, as the DAG passes it: a command line is visible to
+every process; `--database-url` exists for manual runs)
 
 The events are the source of truth: procedure and prescription totals are aggregated from the
 lake, not from the CMS rows. Every landing table is loaded with COPY into an unlogged
@@ -283,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body():
         if not args.database_url:
-            raise ValueError("no --database-url (or MEDIDASH_DATABASE_URL) given")
+            raise ValueError("no warehouse: MEDIDASH_DATABASE_URL (or --database-url) is not set")
         spark = build_session("medidash-step3-aggregate-load")
         counts = load(spark, args.lake, args.year, args.run_id, args.database_url)
         for table, rows in counts.items():

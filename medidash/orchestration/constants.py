@@ -20,9 +20,6 @@ MARTS = (
     "hospital_affiliations",
     "geo_summary",
 )
-# `medidash run` names a file here; register_run appends the run id it registers, so the next
-# `medidash run` of this home (holding its lock) knows which `running` rows are dead
-RUN_RECORD_ENV = "MEDIDASH_RUN_RECORD"
 
 # postgres://host:port/database/schema/table, the form the postgres provider validates
 ASSET_URI_PREFIX = "postgres://medidash-warehouse:5432/medidash/marts/"

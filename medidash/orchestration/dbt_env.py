@@ -39,6 +39,35 @@ def dbt_command(args: list[str], database_url: str) -> tuple[list[str], dict[str
     return command, {**os.environ, **profile_env(database_url)}
 
 
+def fail_on_failed_tests(project_dir: str, **_context) -> None:
+    """cosmos callback (after every dbt command, before cosmos judges its result): a dbt test
+    that *failed* found bad data, and fails its task at once (no retry can change the data).
+    A test or model that *errored* (a lost connection, a lock timeout) is left to cosmos,
+    which raises and lets Airflow retry."""
+    import json
+
+    results = Path(project_dir) / "target" / "run_results.json"
+    if not results.exists():
+        return
+    failed = [
+        r for r in json.loads(results.read_text()).get("results", []) if r.get("status") == "fail"
+    ]
+    if not failed:
+        return
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from medidash.errors import BadInput
+
+    first = failed[0]
+    name = first.get("unique_id", "a dbt test").removeprefix("test.")
+    error = BadInput(
+        f"{first.get('message') or 'failed'} ({first.get('failures') or 0} failing rows"
+        f"{f'; {len(failed) - 1} more failed tests' if len(failed) > 1 else ''})",
+        file=f"dbt test {name}",
+    )
+    raise AirflowFailException(str(error)) from error
+
+
 if __name__ == "__main__":
     # `eval "$(python -m medidash.orchestration.dbt_env)"`: the profile variables of the
     # warehouse (MEDIDASH_DATABASE_URL, else the embedded server), for tools that run dbt's

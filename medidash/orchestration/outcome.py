@@ -1,11 +1,12 @@
 """How a `medidash_refresh` run ended, read from Airflow's own records and `ops.pipeline_runs`.
 
-The DAG's failure callback records, against the run, which task failed, why (one line, with
-every credential removed) and what kind of failure it was: `bad_input` (the release is wrong:
-retrying cannot help), `refused` (another run of the year is running) or `fault` (anything
-else: a lost connection, a killed executor). `read_outcome` turns that and the DAG run's task
-states into the exit status of contract section 6. A leaf for the runner: it imports no
-Airflow at module level.
+The DAG's failure callback keeps, as the failed task's XCom `FAILURE_XCOM`, which task failed,
+why (one line, with every credential removed) and what kind of failure it was: `bad_input` (the
+release is wrong: retrying cannot help), `refused` (another run of the year is running) or
+`fault` (anything else: a lost connection, a killed executor); for a registered run it also
+writes them to the run's `ops.pipeline_runs` row (`error`, `failure_kind`). `read_outcome`
+turns that and the DAG run's task states into the exit status of contract section 6. It
+imports no Airflow at module level.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ BAD_INPUT = "bad_input"
 REFUSED = "refused"
 FAULT = "fault"
 EXIT_STATUS = {BAD_INPUT: EXIT_BAD_INPUT, REFUSED: EXIT_REFUSED, FAULT: EXIT_FAILED}
-MAX_ERROR = 4000
+# the XCom key of a failed task's {"task_id", "kind", "message"}
+FAILURE_XCOM = "medidash_failure"
 
 
 @dataclass(frozen=True)
@@ -92,13 +94,36 @@ def _task_instances(dag_run) -> list:
         return []
 
 
+def _failure_xcom(dag_run, task_id: str) -> dict | None:
+    """The failure the callback kept for `task_id` in this DAG run (Airflow's metadata DB)."""
+    try:
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            stored = session.scalars(
+                XComModel.get_many(
+                    run_id=dag_run.run_id,
+                    key=FAILURE_XCOM,
+                    task_ids=task_id,
+                    dag_ids=dag_run.dag_id,
+                    limit=1,
+                )
+            ).first()
+            value = XComModel.deserialize_value(stored) if stored is not None else None
+    except Exception:  # noqa: BLE001 - no record: the ops row or a generic message remains
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _ops_row(database_url: str, run_id: str) -> tuple | None:
     import psycopg
 
     try:
         with psycopg.connect(database_url, connect_timeout=10) as conn:
             return conn.execute(
-                "select status, error, failure_kind from ops.pipeline_runs where run_id = %s",
+                "select error, failure_kind from ops.pipeline_runs where run_id = %s "
+                "and status = 'failed'",
                 (run_id,),
             ).fetchone()
     except psycopg.Error:
@@ -121,11 +146,15 @@ def read_outcome(dag_run, database_url: str) -> Outcome:
         key=lambda ti: (ti.end_date is None, ti.end_date or 0, ti.task_id),
     )
     failed_task = failed[0].task_id if failed else None
-    row = _ops_row(database_url, run_id)
-    kind = (row[2] if row else None) or FAULT
-    message = (row[1] if row else None) or ""
-    if failed_task and message.startswith(failed_task + ": "):
-        message = message[len(failed_task) + 2 :]
+    failure = _failure_xcom(dag_run, failed_task) if failed_task else None
+    if failure:
+        kind, message = failure.get("kind") or FAULT, failure.get("message") or ""
+    else:
+        row = _ops_row(database_url, run_id)
+        kind = (row[1] if row else None) or FAULT
+        message = (row[0] if row else None) or ""
+        if failed_task and message.startswith(failed_task + ": "):
+            message = message[len(failed_task) + 2 :]
     if not message:
         message = f"{failed_task or 'a task'} failed; its log says why"
     return Outcome(

@@ -145,13 +145,11 @@ def run(args) -> int:
     ensure_schema(database_url)
     env = airflow_env(database_url, args.spark_master)
     os.environ.update(env)
-    (settings.home() / "airflow" / "last_error.txt").unlink(missing_ok=True)
+    _mask_credentials(database_url)  # imports Airflow: only once its environment is set
     _migrate(env)
     parse_dbt(database_url)
     # runs started from this home earlier: holding the lock, they are known to be dead
-    record = settings.home() / "locks" / f"run-{args.year}.started"
-    _abandon_dead_runs(database_url, record)
-    os.environ[c.RUN_RECORD_ENV] = str(record)
+    _abandon_dead_runs(database_url, Path(env["AIRFLOW_HOME"]) / "airflow.db", args.year)
 
     source = (
         args.input
@@ -177,22 +175,45 @@ def run(args) -> int:
     return _report(dag_run, database_url, seconds)
 
 
-def _abandon_dead_runs(database_url: str, record: Path) -> None:
-    """Mark as failed the runs this home started that are still `running` in the warehouse:
-    whoever holds the home's lock knows their process is gone (SIGKILL, power loss). Runs of
-    other machines or homes are never taken over; they block the year until they end."""
+def _mask_credentials(database_url: str) -> None:
+    """Register the warehouse password and URL with Airflow's secret masker in this process,
+    where `dag.test()` runs the tasks and prints their logs."""
+    from airflow.sdk.log import mask_secret
+
+    password = urlsplit(database_url).password
+    if password:
+        mask_secret(password)
+        mask_secret(unquote(password))
+        mask_secret(database_url)
+
+
+def _abandon_dead_runs(database_url: str, airflow_db: Path, year: int) -> None:
+    """Mark as failed the runs of `year` this home started that are still `running` in the
+    warehouse: whoever holds the home's lock for the year knows their process is gone
+    (SIGKILL, power loss). The home's runs are the DAG runs in its own Airflow database. Runs
+    of other machines or homes are never taken over; they block the year until they end."""
+    import sqlite3
+
     import psycopg
 
-    run_ids = record.read_text().split() if record.exists() else []
+    from medidash.orchestration.tasks import safe_run_id
+
+    if not airflow_db.exists():
+        return
+    with sqlite3.connect(f"file:{airflow_db}?mode=ro", uri=True, timeout=30) as conn:
+        airflow_runs = conn.execute(
+            "select run_id from dag_run where dag_id = ?", (c.DAG_ID,)
+        ).fetchall()
+    run_ids = [safe_run_id(run_id) for (run_id,) in airflow_runs]
     if run_ids:
         with psycopg.connect(database_url) as conn:
             conn.execute(
                 "update ops.pipeline_runs set status = 'failed', finished_at = now(), "
-                "error = 'abandoned: its process ended without finishing' "
-                "where status = 'running' and run_id = any(%s)",
-                (run_ids,),
+                "error = 'abandoned: its process ended without finishing', "
+                "failure_kind = 'fault' "
+                "where status = 'running' and data_year = %s and run_id = any(%s)",
+                (year, run_ids),
             )
-    record.unlink(missing_ok=True)
 
 
 def _report(dag_run, database_url: str, seconds: float) -> int:
@@ -241,12 +262,12 @@ def _report(dag_run, database_url: str, seconds: float) -> int:
             f"dbt docs:  medidash docs  ({settings.DBT_PROJECT_DIR / 'target' / 'static_index.html'})"
         )
         return 0
-    error_file = settings.home() / "airflow" / "last_error.txt"
-    failed = [t for t, (s, _) in instances.items() if s == "failed"]
-    message = error_file.read_text().strip() if error_file.exists() else ""
+    from medidash.orchestration.outcome import read_outcome
+
+    outcome = read_outcome(dag_run, database_url)
     print(
-        f"\nmedidash run failed{' in ' + ', '.join(failed) if failed else ''}: "
-        f"{message or 'see the task log above'}",
+        f"\nmedidash run failed{' in ' + outcome.failed_task if outcome.failed_task else ''}: "
+        f"{outcome.message}",
         file=sys.stderr,
     )
-    return 1
+    return outcome.exit_status

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -16,14 +15,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 from medidash import settings
+from medidash.errors import scrub_secrets
 from medidash.orchestration import constants as c
+from medidash.orchestration.outcome import RunRefused, failure_kind, one_line
 
 log = logging.getLogger(__name__)
 STALE_RUN = timedelta(hours=12)
-
-
-class RunRefused(RuntimeError):
-    pass
 
 
 def safe_run_id(airflow_run_id: str) -> str:
@@ -33,14 +30,31 @@ def safe_run_id(airflow_run_id: str) -> str:
 
 
 def warehouse_url() -> str:
-    """The warehouse's libpq URL, from the `medidash_warehouse` Airflow connection."""
+    """The warehouse's libpq URL, from the `medidash_warehouse` Airflow connection.
+
+    The password and the URL itself are registered with Airflow's secret masker, so neither
+    can appear in a task log; the URL is handed to Spark and dbt only through an environment.
+    """
     from airflow.sdk import BaseHook
+    from airflow.sdk.log import mask_secret
 
     conn = BaseHook.get_connection(c.WAREHOUSE_CONN_ID)
     auth = quote(conn.login or "", safe="")
     if conn.password:
+        mask_secret(conn.password)
+        mask_secret(quote(conn.password, safe=""))
         auth += ":" + quote(conn.password, safe="")
-    return f"postgresql://{auth}@{conn.host}:{conn.port or 5432}/{conn.schema or 'medidash'}"
+    url = f"postgresql://{auth}@{conn.host}:{conn.port or 5432}/{conn.schema or 'medidash'}"
+    mask_secret(url)
+    return url
+
+
+def _warehouse_secrets() -> list[str]:
+    """The warehouse password in the forms it can appear in, to scrub from what is stored."""
+    from airflow.sdk import BaseHook
+
+    password = BaseHook.get_connection(c.WAREHOUSE_CONN_ID).password or ""
+    return [password, quote(password, safe="")] if password else []
 
 
 def source_kind(source: str) -> str:
@@ -181,20 +195,40 @@ def register_run(release: dict, started_at: datetime) -> None:
                 release["fingerprint"],
             ),
         )
-    record = os.environ.get(c.RUN_RECORD_ENV)
-    if record:
-        with open(record, "a") as fh:
-            fh.write(release["run_id"] + "\n")
 
 
 def finish_run(run_id: str, status: str, error: str | None = None) -> None:
+    """Mark a registered run as ended (the error, if any, scrubbed of credentials)."""
     import psycopg
 
-    with psycopg.connect(warehouse_url()) as conn:
+    if error:
+        error = scrub_secrets(error, _warehouse_secrets())[:4000]
+    with psycopg.connect(warehouse_url(), connect_timeout=10) as conn:
         conn.execute(
             "update ops.pipeline_runs set status = %s, finished_at = now(), error = %s "
             "where run_id = %s",
-            (status, error[:4000] if error else None, run_id),
+            (status, error, run_id),
+        )
+
+
+def describe_failure(task_id: str, error: BaseException | None) -> dict:
+    """What `medidash run` reports of a failed task: its id, the kind (bad_input, refused,
+    fault) and why in one line, without credentials. Pushed as the task's XCom
+    `FAILURE_XCOM` by the DAG's failure callback."""
+    message = scrub_secrets(one_line(error) or "failed", _warehouse_secrets())[:4000]
+    return {"task_id": task_id, "kind": failure_kind(error), "message": message}
+
+
+def record_failure(run_id: str, failure: dict) -> None:
+    """Mark a registered run failed in `ops.pipeline_runs`, with which task failed and why
+    (`describe_failure`). A run that failed before `register_run` has no row and gets none."""
+    import psycopg
+
+    with psycopg.connect(warehouse_url(), connect_timeout=10) as conn:
+        conn.execute(
+            "update ops.pipeline_runs set status = 'failed', finished_at = now(), error = %s, "
+            "failure_kind = %s where run_id = %s",
+            (f"{failure['task_id']}: {failure['message']}", failure["kind"], run_id),
         )
 
 

@@ -131,7 +131,7 @@ def test_task_graph(parsed):
     assert down["spark_ingest"] == ["spark_explode"]
     assert down["spark_explode"] == ["spark_aggregate_load"]
     for step in ("spark_ingest", "spark_explode", "spark_aggregate_load"):
-        assert tasks[step]["type"] == "SparkSubmitOperator"
+        assert tasks[step]["type"] == "MedidashSparkSubmitOperator"
     dbt_tasks = sorted(t for t in tasks if t.startswith("dbt."))
     # every dbt model is a run task; tests follow each model that has any
     models = {t.split(".")[1].removesuffix("_run") for t in dbt_tasks}
