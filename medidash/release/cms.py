@@ -266,7 +266,7 @@ def _read_manifest(dest: Path) -> dict[str, dict]:
 
 
 def _write_json(path: Path, payload) -> None:
-    partial = path.with_name(path.name + ".tmp")
+    partial = path.with_name(path.name + ".part")
     partial.write_text(json.dumps(payload, indent=2))
     partial.replace(path)
 
@@ -345,8 +345,9 @@ def _discard(*paths: Path) -> None:
 
 
 def _fetch(remote: RemoteFile, target: Path, http: requests.Session, may_resume: bool) -> dict:
+    # every work file ends in .part: release_files never takes one for a release file
     partial = target.with_name(target.name + ".part")
-    state_path = target.with_name(target.name + ".part.json")
+    state_path = target.with_name(target.name + ".validator.part")  # JSON, as first served
     state = None
     if may_resume and partial.exists() and state_path.exists():
         try:
@@ -445,7 +446,7 @@ def _verify(
 ) -> dict:
     """Decode, check and move the complete body into place; a body that is not the file is
     removed (never resumed from) and raised as a fault."""
-    decoded = target.with_name(target.name + ".decoded")
+    decoded = target.with_name(target.name + ".decoded.part")
     try:
         if state["encoding"] == "gzip":
             _decode_gzip(partial, decoded, received, remote.url)

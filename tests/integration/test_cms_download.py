@@ -488,6 +488,20 @@ def test_a_size_other_than_the_catalogs_is_refused(server, release, tmp_path):
     assert (tmp_path / files[0].filename).read_bytes() == (release / name).read_bytes()
 
 
+def test_a_gzip_transfer_that_decodes_past_the_bound_is_refused(server, tmp_path, monkeypatch):
+    """Contract section 1's bound (both 1 GiB and 100 times the compressed size), lowered
+    here to the ratio alone: 4 MB of zeros sent as 4 kB of gzip fails at once, nothing kept."""
+    monkeypatch.setattr(cms, "MAX_DECODED_BYTES", 0)
+    server.files["zeros.csv"] = b"npi\n" + bytes(4 << 20)
+    server.once["zeros.csv"] = ["gzip"]
+    remote = cms.RemoteFile("mips", f"{server.base}/pdc/2026-11/zeros.csv", "2026-11-01", None)
+
+    with pytest.raises(BadInput, match="gzip transfer decodes past"):
+        cms.land([remote], tmp_path)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 # --- the newest year the catalog lists (the monthly schedule) -------------------------------
 
 
