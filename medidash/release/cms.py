@@ -394,9 +394,8 @@ def _fetch(remote: RemoteFile, target: Path, http: requests.Session, may_resume:
             _write_json(state_path, state)
         written = _stream(response, partial, have, total, remote)
     if total is not None and written != total:
-        raise LandingFault(
-            f"{remote.url}: received {written} of {total} bytes; will resume on retry"
-        )
+        then = "the retry resumes" if state["validator"] else "the retry downloads it whole"
+        raise LandingFault(f"{remote.url}: received {written} of {total} bytes; {then}")
     return _verify(remote, target, partial, state_path, state, written)
 
 
@@ -419,7 +418,7 @@ def _stream(
         of = f" of {total}" if total is not None else ""
         raise LandingFault(
             f"{remote.url}: connection lost after {written}{of} bytes ({error}); "
-            "will resume on retry"
+            "a retry resumes it if the server's validator still matches"
         ) from error
     return written
 
