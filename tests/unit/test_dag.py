@@ -45,6 +45,19 @@ PARSE_CHECK = textwrap.dedent(
         "max_active_runs": dag.max_active_runs,
         "schedule": str(getattr(dag.timetable, "_expression", dag.timetable)),
         "params": sorted(dag.params.keys()),
+        "spark": {
+            t.task_id: {
+                "args": [str(a) for a in t.application_args or []],
+                "env_vars": t.env_vars,
+                "warehouse_conn_id": getattr(t, "warehouse_conn_id", None),
+            }
+            for t in dag.tasks
+            if t.task_id.startswith("spark_")
+        },
+        "dbt_callbacks": {
+            t.task_id: getattr(t, "callback", None) for t in dag.tasks if t.task_id.startswith("dbt.")
+        },
+        "macros": sorted(dag.user_defined_macros or {}),
         "tasks": {
             t.task_id: {
                 "downstream": sorted(t.downstream_task_ids),
@@ -174,3 +187,21 @@ def test_parse_guard_really_blocks_network():
     )
     assert result.returncode != 0 and "network use" in result.stderr
     assert socket.socket.connect is not None
+
+
+def test_no_credential_reaches_a_spark_command_line(parsed):
+    """The load gets the warehouse from its connection, in its environment at execution time:
+    nothing in its (templated, rendered, logged) arguments or env_vars names the warehouse."""
+    spark = parsed["spark"]
+    assert set(spark) == {"spark_ingest", "spark_explode", "spark_aggregate_load"}
+    for task_id, task in spark.items():
+        assert not any("database" in a or "warehouse" in a for a in task["args"]), task_id
+        assert task["env_vars"] is None, task_id
+    assert spark["spark_aggregate_load"]["warehouse_conn_id"] == "medidash_warehouse"
+    assert parsed["macros"] == []
+
+
+def test_every_dbt_task_fails_at_once_on_a_failed_test(parsed):
+    callbacks = parsed["dbt_callbacks"]
+    assert callbacks
+    assert set(callbacks.values()) == {"medidash.orchestration.dbt_env.fail_on_failed_tests"}
