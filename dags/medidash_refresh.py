@@ -172,8 +172,12 @@ def medidash_refresh():
     @task
     def resolve_release(params=None, run_id=None) -> dict:
         from medidash.orchestration import tasks
+        from medidash.orchestration.outcome import fail_at_once
 
-        return tasks.resolve_release(params["source"], params["data_year"], params["lake"], run_id)
+        with fail_at_once():  # a source that cannot be a release (bad S3 keys, say)
+            return tasks.resolve_release(
+                params["source"], params["data_year"], params["lake"], run_id
+            )
 
     @task.short_circuit(ignore_downstream_trigger_rules=True)
     def release_changed(release: dict, params=None) -> bool:
@@ -184,8 +188,10 @@ def medidash_refresh():
     @task
     def land_raw_files(release: dict) -> str:
         from medidash.orchestration import tasks
+        from medidash.orchestration.outcome import fail_at_once
 
-        return tasks.land_raw_files(release)
+        with fail_at_once():  # what the catalog serves is refused (a 4xx, a foreign redirect)
+            return tasks.land_raw_files(release)
 
     @task
     def check_headers(folder: str) -> list[dict]:
