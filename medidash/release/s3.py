@@ -86,13 +86,13 @@ def land(uri: str, dest: Path | str, conn_id: str) -> Path:
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     manifest_path = dest / MANIFEST
-    landed = (
-        {r["key"]: r for r in json.loads(manifest_path.read_text())}
-        if (manifest_path.exists())
-        else {}
-    )
+    landed = {}
+    if manifest_path.exists():
+        landed = {r["key"]: r for r in json.loads(manifest_path.read_text())}
     for obj in objects:
         relative = obj.key[len(prefix) :]
+        if relative == MANIFEST:  # an earlier landing uploaded whole: never a release file
+            continue
         target = dest / relative
         record = {"key": obj.key, "file": relative, "size": obj.size, "etag": obj.etag}
         if target.exists() and target.stat().st_size == obj.size and landed.get(obj.key) == record:
