@@ -26,12 +26,17 @@ class DashboardServer(BaseApplication):
 
 
 def run(args) -> int:
+    return serve(args.database_url, args.host, args.port)
+
+
+def serve(database_url: str | None = None, host: str = "127.0.0.1", port: int = 8050) -> int:
+    """Serve the dashboard until stopped (`database_url`: the read-only role's, else resolved)."""
     from medidash.warehouse import resolve_database_url
 
-    database_url = resolve_database_url(args.database_url, role="dashboard")
-    print(f"MediDash dashboard: http://{args.host}:{args.port}/", flush=True)
+    database_url = resolve_database_url(database_url, role="dashboard")
+    print(f"MediDash dashboard at http://{host}:{port}/", flush=True)
     options = {
-        "bind": f"{args.host}:{args.port}",
+        "bind": f"{host}:{port}",
         "workers": int(os.environ.get("MEDIDASH_DASHBOARD_WORKERS", "2")),
         "threads": 4,
         "worker_class": "gthread",

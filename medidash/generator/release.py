@@ -24,7 +24,7 @@ import io
 import json
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -221,8 +221,11 @@ def generate(
     seed: int = 42,
     layout: str = "current",
     processes: int | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> dict:
-    """Write the release into `out` (created) and return the manifest also written there."""
+    """Write the release into `out` (created) and return the manifest also written there.
+
+    `progress(tasks_done, tasks, rows_written)` is called after each chunk is written."""
     if scale <= 0:
         raise ValueError("--scale must be positive")
     out = Path(out)
@@ -238,6 +241,7 @@ def generate(
     ]
     entries: dict[str, dict] = {}
     handles = {}
+    done = rows_written = 0
     try:
         for f in files:
             handles[f.name] = open(out / f.name, "wb")  # noqa: SIM115 - closed in finally
@@ -257,6 +261,10 @@ def generate(
             for key in ("rows", "valid_rows", "duplicate_rows", "bad_rows"):
                 entry[key] += stats[key]
             entry["distinct_npis"] += stats["npis"]
+            rows_written += stats["rows"]
+            done += 1
+            if progress is not None:
+                progress(done, len(tasks), rows_written)
             if task.file.dataset in ("part_b", "part_d"):
                 entry["events_expected"] = (
                     entry.get("events_expected", 0) + stats["events_expected"]

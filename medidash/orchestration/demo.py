@@ -6,36 +6,33 @@ Everything on the embedded defaults: the embedded PostgreSQL, a local lake, `loc
 from __future__ import annotations
 
 from medidash import settings
-from medidash.cli import build_parser, main
 
 
-def run(args) -> int:
-    release = settings.home() / "releases" / f"demo-{args.year}-scale{args.scale:g}"
+def run(
+    year: int = 2023,
+    scale: float = 0.002,
+    *,
+    port: int = 8050,
+    serve: bool = True,
+    verbose: bool = False,
+) -> int:
+    """Generate (once) the synthetic release of `year` at `scale`, load it with `medidash
+    run`, then serve the dashboard on `port` unless `serve` is false; the exit code."""
+    from medidash.generator.cli import run as generate
+    from medidash.orchestration.run import run as run_pipeline
+
+    release = settings.home() / "releases" / f"demo-{year}-scale{scale:g}"
     if not (release / "manifest.json").exists():
-        print(f"Generating a synthetic {args.year} release (scale {args.scale:g}) in {release}")
-        code = main(
-            [
-                "generate",
-                "--out",
-                str(release),
-                "--year",
-                str(args.year),
-                "--scale",
-                str(args.scale),
-                "--seed",
-                "42",
-            ]
-        )
+        print(f"Generating a synthetic {year} release (scale {scale:g})", flush=True)
+        code = generate(release, year, scale, seed=42, quiet=True)
         if code:
             return code
     else:
         print(f"Reusing the synthetic release in {release}")
-    code = main(["run", "--input", str(release), "--year", str(args.year)])
-    if code:
+    print(f"Running medidash run --input {release} --year {year}", flush=True)
+    code = run_pipeline(str(release), year, verbose=verbose)
+    if code or not serve:
         return code
-    if args.no_serve:
-        return 0
-    serve_args = build_parser().parse_args(["serve", "--port", str(args.port)])
-    from medidash.dashboard.serve import run as serve
+    from medidash.dashboard.serve import serve as serve_dashboard
 
-    return serve(serve_args)
+    return serve_dashboard(port=port)

@@ -129,38 +129,70 @@ def _lock(year: int):
     return handle
 
 
-def run(args) -> int:
-    from medidash.warehouse import resolve_database_url
-    from medidash.warehouse.schema import ensure_schema
+def run(
+    source: str,
+    year: int,
+    *,
+    database_url: str | None = None,
+    lake: str | None = None,
+    spark_master: str | None = None,
+    force: bool = False,
+    verbose: bool = False,
+) -> int:
+    """Run the DAG for the release at `source` (a folder, s3://bucket/prefix or `cms`) as data
+    year `year`; the exit status of contract section 6. The terminal shows a line per task
+    and the summary; every log goes to the run's log file (also to the terminal if verbose)."""
+    from medidash.orchestration.console import RunConsole, summary
 
-    lock = _lock(args.year)
+    lock = _lock(year)
     if lock is None:
         print(
-            f"medidash run: another run of {args.year} is in progress here; refusing to "
+            f"medidash run: another run of {year} is in progress here; refusing to "
             "load the same year twice at once",
             file=sys.stderr,
         )
         return 3
-    database_url = resolve_database_url(args.database_url)
+    with RunConsole(year, verbose=verbose) as console:
+        try:
+            database_url, outcome, seconds = _run_dag(
+                console, source, year, database_url, lake, spark_master, force
+            )
+        except Exception as error:  # noqa: BLE001 - before or around the DAG: one line, the log
+            import traceback
+
+            from medidash.orchestration.outcome import one_line
+
+            traceback.print_exc()  # into the log file
+            console.say(f"medidash run failed: {one_line(error)}", error=True)
+            console.say(f"log: {console.log}", error=True)
+            return 1
+    summary(console, outcome, database_url, year, seconds)
+    return outcome.exit_status
+
+
+def _run_dag(console, source, year, database_url, lake, spark_master, force):
+    """Prepare Airflow and the warehouse, run the DAG with live task lines, read its outcome."""
+    from medidash.orchestration.outcome import read_outcome
+    from medidash.warehouse import resolve_database_url
+    from medidash.warehouse.schema import ensure_schema
+
+    database_url = resolve_database_url(database_url)
     ensure_schema(database_url)
-    env = airflow_env(database_url, args.spark_master)
+    env = airflow_env(database_url, spark_master)
     os.environ.update(env)
     _mask_credentials(database_url)  # imports Airflow: only once its environment is set
     _migrate(env)
     parse_dbt(database_url)
     # runs started from this home earlier: holding the lock, they are known to be dead
-    _abandon_dead_runs(database_url, Path(env["AIRFLOW_HOME"]) / "airflow.db", args.year)
+    _abandon_dead_runs(database_url, Path(env["AIRFLOW_HOME"]) / "airflow.db", year)
 
-    source = (
-        args.input
-        if args.input == "cms" or "://" in args.input
-        else str(Path(args.input).resolve())
-    )
+    if source != "cms" and "://" not in source:
+        source = str(Path(source).resolve())
     conf = {
-        "data_year": args.year,
+        "data_year": year,
         "source": source,
-        "lake": args.lake or settings.default_lake(),
-        "force": bool(args.force),
+        "lake": lake or settings.default_lake(),
+        "force": bool(force),
     }
     import importlib.util
 
@@ -170,9 +202,10 @@ def run(args) -> int:
     dag = module.medidash_refresh_dag
 
     started = time.perf_counter()
-    dag_run = dag.test(run_conf=conf)
+    with console.watch(Path(env["AIRFLOW_HOME"]) / "airflow.db", c.DAG_ID, conf["lake"]):
+        dag_run = dag.test(run_conf=conf)
     seconds = time.perf_counter() - started
-    return _report(dag_run, database_url, seconds)
+    return database_url, read_outcome(dag_run, database_url), seconds
 
 
 def _mask_credentials(database_url: str) -> None:
@@ -214,60 +247,3 @@ def _abandon_dead_runs(database_url: str, airflow_db: Path, year: int) -> None:
                 "where status = 'running' and data_year = %s and run_id = any(%s)",
                 (year, run_ids),
             )
-
-
-def _report(dag_run, database_url: str, seconds: float) -> int:
-    import psycopg
-
-    from medidash.orchestration.tasks import safe_run_id
-
-    state = str(getattr(dag_run, "state", "unknown"))
-    instances = {}
-    try:
-        ordered = sorted(
-            dag_run.get_task_instances(),
-            key=lambda ti: (ti.start_date is None, ti.start_date or 0, ti.task_id),
-        )
-        for ti in ordered:
-            instances[ti.task_id] = (str(ti.state), ti.duration)
-    except Exception:  # noqa: BLE001 - the summary is best effort; the state decides
-        pass
-    run_id = safe_run_id(dag_run.run_id)
-    print(f"\nmedidash_refresh {dag_run.run_id}: {state} in {seconds:.0f} s (run id {run_id})")
-    for task_id, (ti_state, duration) in instances.items():
-        print(f"  {task_id:<52} {ti_state:<16} {duration or 0:8.1f} s")
-    if "success" in state:
-        skipped = instances.get("land_raw_files", ("",))[0] == "skipped"
-        if skipped:
-            print(
-                "\nThe release is unchanged since the last successful run: nothing to do "
-                "(use --force to load it again)."
-            )
-        with psycopg.connect(database_url) as conn:
-            rows = conn.execute(
-                "select dataset, input_rows, valid_rows, duplicate_rows, filtered_rows, "
-                "quarantined_rows, events_written from ops.reconciliation where run_id = %s "
-                "order by dataset",
-                (run_id,),
-            ).fetchall()
-        if rows:
-            print(
-                f"\n  {'dataset':<14}{'input':>12}{'valid':>12}{'dups':>8}{'filtered':>10}"
-                f"{'quarantined':>13}{'events':>16}"
-            )
-            for d, i, v, du, f, q, e in rows:
-                print(f"  {d:<14}{i:>12,}{v:>12,}{du:>8,}{f:>10,}{q:>13,}{(e or 0):>16,}")
-        print("\nDashboard: medidash serve  (http://127.0.0.1:8050)")
-        print(
-            f"dbt docs:  medidash docs  ({settings.DBT_PROJECT_DIR / 'target' / 'static_index.html'})"
-        )
-        return 0
-    from medidash.orchestration.outcome import read_outcome
-
-    outcome = read_outcome(dag_run, database_url)
-    print(
-        f"\nmedidash run failed{' in ' + outcome.failed_task if outcome.failed_task else ''}: "
-        f"{outcome.message}",
-        file=sys.stderr,
-    )
-    return outcome.exit_status

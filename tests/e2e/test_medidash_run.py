@@ -50,6 +50,14 @@ def release(tmp_path_factory) -> tuple[Path, dict]:
 
 
 def medidash_run(home: Path, *args: str, env: dict | None = None) -> tuple[int, str, float]:
+    code, stdout, stderr, seconds = medidash_run_streams(home, *args, env=env)
+    return code, stdout + stderr, seconds
+
+
+def medidash_run_streams(
+    home: Path, *args: str, env: dict | None = None
+) -> tuple[int, str, str, float]:
+    """`medidash run` in a subprocess (not a terminal): exit code, stdout, stderr, seconds."""
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "medidash.cli", "run", *args],
@@ -59,9 +67,14 @@ def medidash_run(home: Path, *args: str, env: dict | None = None) -> tuple[int, 
         text=True,
         timeout=900,
     )
-    output = result.stdout + result.stderr
-    (home / f"run-{int(started)}.log").write_text(output)
-    return result.returncode, output, time.monotonic() - started
+    (home / f"run-{int(started)}.out").write_text(result.stdout + result.stderr)
+    return result.returncode, result.stdout, result.stderr, time.monotonic() - started
+
+
+def printed_log(text: str) -> Path:
+    """The run's log file, from the `log:` line it printed."""
+    line = next(line for line in text.splitlines() if line.startswith("log:"))
+    return Path(line.split(":", 1)[1].strip())
 
 
 def runs(url: str, year: int) -> list[tuple]:
@@ -136,12 +149,19 @@ def assert_reconciles(url: str, run_id: str, manifest: dict) -> None:
 def first_run(home, release, warehouse, tmp_path_factory):
     folder, manifest = release
     lake = tmp_path_factory.mktemp("lake")
-    code, output, seconds = medidash_run(
+    code, stdout, stderr, seconds = medidash_run_streams(
         home, "--input", str(folder), "--year", str(YEAR),
         "--database-url", warehouse.url, "--lake", str(lake), "--spark-master", "local[2]",
     )  # fmt: skip
-    assert code == 0, output[-6000:]
-    return {"lake": lake, "output": output, "seconds": seconds, "marts": marts(warehouse.url)}
+    assert code == 0, (stdout + stderr)[-6000:]
+    return {
+        "lake": lake,
+        "output": stdout + stderr,
+        "stdout": stdout,
+        "stderr": stderr,
+        "seconds": seconds,
+        "marts": marts(warehouse.url),
+    }
 
 
 def test_a_local_release_lands_in_the_marts_and_reconciles(first_run, release, warehouse):
@@ -154,6 +174,24 @@ def test_a_local_release_lands_in_the_marts_and_reconciles(first_run, release, w
     assert all(first_run["marts"][name] for name in MARTS), "every mart has rows"
     assert "spark_aggregate_load" in first_run["output"] and "Dashboard:" in first_run["output"]
     assert (PROJECT_ROOT / "dbt_project" / "target" / "static_index.html").exists()
+
+
+def test_a_run_prints_a_line_per_task_and_the_summary_and_logs_to_a_file(first_run):
+    stdout = first_run["stdout"]
+    lines = stdout.strip().splitlines()
+
+    assert len(lines) < 45, stdout
+    assert first_run["stderr"] == "", first_run["stderr"][-3000:]
+    tasks = {line.split()[0]: line.split() for line in lines if line.startswith("  ")}
+    for task in ("check_headers", "spark_ingest", "spark_explode", "dbt", "publish_run"):
+        assert tasks.get(task, [None, None])[1] == "success", stdout
+    assert tasks["spark_ingest"][-1] == "rows/s" and tasks["spark_explode"][-1] == "events/s"
+    for mart in MARTS:
+        assert int(tasks[mart][1].replace(",", "")) > 0, stdout  # its rows for the run's year
+    assert lines[-1].startswith("log:"), stdout
+    log = printed_log(stdout).read_text()
+    assert "SparkContext" in log and "spark_aggregate_load" in log, log[-3000:]
+    assert "dbt" in log and ("OK created" in log or "PASS" in log), log[-3000:]
 
 
 def test_the_same_release_again_skips_without_force(first_run, home, release, warehouse):
@@ -231,14 +269,16 @@ def test_a_broken_header_fails_fast_with_the_layout_error(home, release, warehou
     part_b.write_bytes(lines[0].replace(b"HCPCS_Cd", b"HCPCS_Code") + b"\n" + lines[1])
     before = runs(warehouse.url, YEAR - 1)
 
-    code, output, _ = medidash_run(
+    code, stdout, stderr, _ = medidash_run_streams(
         home, "--input", str(broken), "--year", str(YEAR - 1),
         "--database-url", warehouse.url, "--lake", str(tmp_path / "lake"),
     )  # fmt: skip
 
     assert code != 0
-    last_line = output.strip().splitlines()[-1]
-    assert "medidash run failed in check_headers" in last_line, last_line
-    assert part_b.name in last_line and "missing 1: HCPCS_Cd" in last_line, last_line
+    first_error, *rest = stderr.strip().splitlines()
+    assert first_error.startswith("medidash run failed in check_headers: "), stderr
+    assert part_b.name in first_error and "missing 1: HCPCS_Cd" in first_error, first_error
+    assert rest and rest[0].startswith("log:") and printed_log(stderr).exists(), stderr
+    assert "Traceback" not in stdout + stderr and len(stdout.splitlines()) < 20, stdout
     assert runs(warehouse.url, YEAR - 1) == before
     assert not (tmp_path / "lake").exists()

@@ -1,0 +1,56 @@
+"""The `medidash` command line talks like a tool (style rule 14): every option of every command
+says what it does, `medidash --help` lists every command with one line, and the commands that
+take typed parameters get them from the parsed arguments."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+from medidash.cli import build_parser
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def test_every_option_of_every_command_has_help_text():
+    missing = [
+        f"{name} {'/'.join(action.option_strings) or action.dest}"
+        for name, command in _commands(build_parser()).items()
+        for action in command._actions
+        if not isinstance(action, argparse._HelpAction)
+        and (not action.help or action.help == argparse.SUPPRESS)
+    ]
+    assert not missing, missing
+
+
+def test_medidash_help_lists_every_command_on_one_line_each():
+    commands = _commands(build_parser())
+    result = subprocess.run(
+        [sys.executable, "-m", "medidash.cli", "--help"],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "80", "PATH": ""},
+        check=True,
+    )
+    lines = result.stdout.splitlines()
+    for name in commands:
+        listed = [k for k, line in enumerate(lines) if line.split()[:1] == [name]]
+        assert len(listed) == 1 and len(lines[listed[0]].split()) > 1, (name, result.stdout)
+        after = lines[listed[0] + 1].split()[:1]
+        assert not after or after[0] in commands or after[0].endswith(":"), (
+            f"{name}'s help wraps onto a second line:\n{result.stdout}"
+        )
+
+
+def test_run_and_demo_have_a_verbose_switch_and_demo_no_reentry():
+    parser = build_parser()
+    assert parser.parse_args(["run", "--input", "x", "--year", "2022", "--verbose"]).verbose
+    assert parser.parse_args(["demo", "--verbose"]).verbose
+    from medidash.orchestration import demo
+
+    source = open(demo.__file__).read()
+    assert "medidash.cli" not in source and "parse_args" not in source, "demo re-enters the CLI"
