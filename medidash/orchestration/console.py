@@ -225,7 +225,10 @@ class TaskWatcher:
         if "failed" in states:
             state = "failed"
         elif done == len(states):
-            state = "upstream_failed" if "upstream_failed" in states else "success"
+            if "upstream_failed" in states:
+                state = "upstream_failed"
+            else:
+                state = "skipped" if set(states) == {"skipped"} else "success"
         else:
             state = "running" if starts else "waiting"
         seconds = 0.0
