@@ -1,6 +1,9 @@
 """A small, fully known warehouse for the dashboard and API tests: landing rows written here,
 the marts built from them by the real dbt project (values checked by hand in
-tests/e2e/test_hand_computed_marts.py, which reaches the same marts through Spark)."""
+tests/e2e/test_hand_computed_marts.py, which reaches the same marts through Spark).
+
+ZIP 98101 (WA) holds six clinicians whose medical schools (and one specialty) are the
+spreadsheet-formula payloads of contract section 7, for the export tests."""
 
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ import psycopg
 from medidash.orchestration.dbt_env import dbt_command
 
 LANDING_SQL = """
-insert into landing.procedure_events values
+insert into landing.procedure_events
+ (data_year, npi, state, zip5, hcpcs_code, event_count, service_units, loaded_at) values
  (2023,'1111111111','CA','94110','99213',38,42.5,now()),
  (2023,'1111111111','CA','94110','J1100',18,400,now()),
  (2023,'2222222222','CA','94110','99213',14,14,now()),
@@ -43,7 +47,13 @@ insert into landing.clinician_rows values
   'NY','10001',1,now()),
  (2023,'4444444444','NURSE PRACTITIONER','OTHER',null,null,'MA','02134',1,now()),
  (2023,'6666666666','UNKNOWN','UNIVERSIDAD DE PUERTO RICO',null,null,'PR','00901',1,now()),
- (2022,'1111111111','INTERNAL MEDICINE','STANFORD','0840459889','BAY CLINIC','CA','94110',1,now());
+ (2022,'1111111111','INTERNAL MEDICINE','STANFORD','0840459889','BAY CLINIC','CA','94110',1,now()),
+ (2023,'7000000001','INTERNAL MEDICINE','=1+2',null,null,'WA','98101',1,now()),
+ (2023,'7000000002','INTERNAL MEDICINE','@SUM(1+1)',null,null,'WA','98101',1,now()),
+ (2023,'7000000003','INTERNAL MEDICINE','+1',null,null,'WA','98101',1,now()),
+ (2023,'7000000004','@SUM(1+1)','-1+1',null,null,'WA','98101',1,now()),
+ (2023,'7000000005','INTERNAL MEDICINE',E'\t=1',null,null,'WA','98101',1,now()),
+ (2023,'7000000006','INTERNAL MEDICINE',E'\r=1',null,null,'WA','98101',1,now());
 insert into landing.hospital_affiliations values
  (2023,'1111111111','050001','Hospital',null,now()),
  (2023,'2222222222','050001','Hospital',null,now()),

@@ -1,17 +1,17 @@
 """The JSON API, `/api/v1`: the dashboard's data for other tools, with an OpenAPI description.
 
-Every response is JSON (or CSV with `?format=csv` on the table endpoints); invalid input is a
-400 with a message, an unknown geography or year a 404.
+Every response is JSON (or CSV with `?format=csv` on the table endpoints, written by
+`exports`, formula cells neutralised); invalid input (a number that is not plain ASCII digits
+in range, say) is a 400 with a message, an unknown geography or year a 404.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from decimal import Decimal
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
+from medidash.dashboard import exports
 from medidash.dashboard import validation as v
 
 api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -32,16 +32,7 @@ def _json_value(value):
 def _rows(rows: list[dict], name: str):
     rows = [{k: _json_value(val) for k, val in r.items()} for r in rows]
     if request.args.get("format") == "csv":
-        out = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        return Response(
-            out.getvalue(),
-            mimetype="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
+        return exports.csv_response(rows, name)
     return jsonify(rows)
 
 
@@ -137,10 +128,7 @@ def hospitals(practice_id):
 
 
 def _limit() -> int:
-    text = request.args.get("limit", "25")
-    if not text.isdigit() or not 1 <= int(text) <= 1000:
-        raise v.InvalidInput("limit must be a number from 1 to 1000")
-    return int(text)
+    return v.limit(request.args.get("limit"))
 
 
 @api.get("/openapi.json")

@@ -17,7 +17,7 @@ from dash import Dash, Input, Output, State, dash_table, dcc, html
 from flask import abort, request, send_file
 
 from medidash import settings
-from medidash.dashboard import security
+from medidash.dashboard import exports, security
 from medidash.dashboard import validation as v
 from medidash.dashboard.api import api
 from medidash.dashboard.queries import MEASURES, Marts
@@ -32,30 +32,92 @@ def _fmt(value, digits: int = 0) -> str:
     return f"{float(value):,.{digits}f}"
 
 
-def _table(table_id: str, columns: list[tuple[str, str]], rows: list[dict]):
+PCT = ("pct_of_geo", "% of geography")
+# The detail page's tables: name -> (title, columns, rows for (marts, level, geo_id, year)).
+# The page and its CSV downloads (`/download/<name>`) both read them from here, so a download
+# holds exactly the rows and columns the table shows.
+TABLES = {
+    "procedures": (
+        "Procedures",
+        [
+            ("hcpcs_code", "HCPCS"),
+            ("hcpcs_description", "Description"),
+            ("event_count", "Events"),
+            PCT,
+        ],
+        lambda marts, level, geo_id, year: marts.procedures(level, geo_id, year, False),
+    ),
+    "drugs": (
+        "Part B drugs",
+        [
+            ("hcpcs_code", "HCPCS"),
+            ("hcpcs_description", "Description"),
+            ("event_count", "Events"),
+            PCT,
+        ],
+        lambda marts, level, geo_id, year: marts.procedures(level, geo_id, year, True),
+    ),
+    "prescriptions": (
+        "Part D prescriptions",
+        [("generic_name", "Generic name"), ("claim_count", "Claims"), PCT],
+        lambda marts, level, geo_id, year: marts.prescriptions(level, geo_id, year),
+    ),
+    "schools": (
+        "Top medical schools",
+        [("medical_school", "Medical school"), ("clinician_count", "Clinicians"), PCT],
+        lambda marts, level, geo_id, year: marts.schools(level, geo_id, year),
+    ),
+    "hospitals": (  # practices only
+        "Hospital affiliations",
+        [
+            ("facility_ccn", "CCN"),
+            ("facility_type", "Type"),
+            ("facility_name", "Name"),
+            ("clinician_count", "Clinicians"),
+        ],
+        lambda marts, level, geo_id, year: marts.hospitals(geo_id, year),
+    ),
+}
+
+
+def _cells(columns: list[tuple[str, str]], rows: list[dict]) -> list[dict]:
+    """A table's rows as shown: shares rounded to 2 decimals, numerics as floats."""
+
     def cell(key, value):
         if key == "pct_of_geo" and value is not None:
             return round(float(value), 2)
         return float(value) if isinstance(value, Decimal) else value
 
-    data = [{key: cell(key, r[key]) for key, _ in columns} for r in rows]
-    return dash_table.DataTable(
-        id=table_id,
-        columns=[{"name": label, "id": key} for key, label in columns],
-        data=data,
-        export_format="csv",
-        export_headers="display",
-        page_size=15,
-        sort_action="native",
-        style_table={"overflowX": "auto"},
-        style_cell={
-            "fontFamily": "system-ui, sans-serif",
-            "fontSize": 13,
-            "textAlign": "left",
-            "maxWidth": 360,
-            "whiteSpace": "normal",
-        },
-        style_header={"fontWeight": "600"},
+    return [{key: cell(key, r[key]) for key, _ in columns} for r in rows]
+
+
+def _table(name: str, level: str, geo_id: str, year: int, marts: Marts) -> html.Div:
+    """Table `name` of TABLES for one geography and year, with its CSV download link (the
+    server writes the file, formula cells neutralised, never the browser)."""
+    _, columns, fetch = TABLES[name]
+    data = _cells(columns, fetch(marts, level, geo_id, year))
+    href = f"/download/{name}?" + urlencode({level: geo_id, "year": year})
+    return html.Div(
+        [
+            html.A("Export CSV", href=href, download=f"{name}.csv", className="export"),
+            dash_table.DataTable(
+                id=f"{name}-table-data",
+                columns=[{"name": label, "id": key} for key, label in columns],
+                data=data,
+                page_size=15,
+                sort_action="native",
+                style_table={"overflowX": "auto"},
+                style_cell={
+                    "fontFamily": "system-ui, sans-serif",
+                    "fontSize": 13,
+                    "textAlign": "left",
+                    "maxWidth": 360,
+                    "whiteSpace": "normal",
+                },
+                style_header={"fontWeight": "600"},
+            ),
+        ],
+        id=f"{name}-table",
     )
 
 
@@ -98,7 +160,9 @@ def _treemap(rows: list[dict]) -> dcc.Graph:
 
 
 def _selection(search: str) -> tuple[str | None, str | None, int | None, str | None]:
-    """(level, id, year, error) from the URL's query string."""
+    """(level, id, year, error) from the URL's query string (the browser sends it: any value)."""
+    if search is not None and not isinstance(search, str):
+        return None, None, None, "not a query string"
     query = parse_qs((search or "").lstrip("?"))
     try:
         year = v.year((query.get("year") or [None])[0])
@@ -108,6 +172,14 @@ def _selection(search: str) -> tuple[str | None, str | None, int | None, str | N
         return None, None, year, None
     except v.InvalidInput as error:
         return None, None, None, str(error)
+
+
+def _clicked_state(click) -> str:
+    """The state code of a map click (the browser sends the event: any shape)."""
+    try:
+        return click["points"][0]["location"]
+    except (KeyError, IndexError, TypeError):
+        return ""
 
 
 def create_app(database_url: str, rate_limit: tuple[float, int] | None = (20.0, 60)) -> Dash:
@@ -136,13 +208,34 @@ def create_app(database_url: str, rate_limit: tuple[float, int] | None = (20.0, 
             404,
         )
 
-    known = ("/_dash", "/_favicon", "/assets/", "/api/", "/docs", "/healthz")
+    known = ("/_dash", "/_favicon", "/assets/", "/api/", "/docs", "/download/", "/healthz")
 
     @server.before_request
     def _only_known_paths():
         # Dash would answer every path with its page; this app has one page and query strings
         if request.path != "/" and not request.path.startswith(known):
             abort(404)
+
+    @server.get("/download/<name>")
+    def download(name):
+        """Table `name` of the view the query string names (`?zip=94110&year=2023`), as the
+        CSV file a spreadsheet opens."""
+        if name not in TABLES:
+            abort(404)
+        level, geo_id, year, error = _selection("?" + request.query_string.decode("latin-1"))
+        if error or level is None:
+            message = f"Invalid link: {error or 'no state, zip or practice given'}"
+            return message, 400, {"Content-Type": "text/plain; charset=utf-8"}
+        if name == "hospitals" and level != "practice":
+            abort(404)
+        with marts.consistent() as view:
+            year = view.resolve_year(year)
+            if year is None or view.summary(level, geo_id, year) is None:
+                abort(404)
+            _, columns, fetch = TABLES[name]
+            rows = _cells(columns, fetch(view, level, geo_id, year))
+        filename = f"{name}-{level}-{geo_id}-{year}"
+        return exports.csv_response(rows, filename, columns, spreadsheet=True)
 
     @server.get("/healthz")
     def healthz():
@@ -223,7 +316,11 @@ def create_app(database_url: str, rate_limit: tuple[float, int] | None = (20.0, 
         Input("url", "search"),
     )
     def _map(year, measure, search):
-        if year is None or measure not in MEASURES:
+        try:
+            year = v.year(year)
+        except v.InvalidInput:
+            year = None
+        if year is None or not isinstance(measure, str) or measure not in MEASURES:
             return go.Figure()
         level, geo_id, _, _ = _selection(search)
         return _map_figure(marts.states(year), measure, geo_id if level == "state" else None)
@@ -237,6 +334,7 @@ def create_app(database_url: str, rate_limit: tuple[float, int] | None = (20.0, 
     def _suggest(text, year, current):
         try:
             text = v.search_text(text)
+            year = v.year(year)
         except v.InvalidInput:
             return dash.no_update
         if len(text) < 2 or year is None:
@@ -264,13 +362,14 @@ def create_app(database_url: str, rate_limit: tuple[float, int] | None = (20.0, 
         query = {}
         try:
             if trigger == "us-map" and click:
-                query["state"] = v.geo("state", click["points"][0]["location"])[1]
+                query["state"] = v.geo("state", _clicked_state(click))[1]
             elif trigger in ("zip-button", "zip-input") and zip_text:
                 query["zip"] = v.geo("zip", zip_text)[1]
             elif trigger == "practice-search" and practice:
                 query["practice"] = v.geo("practice", practice)[1]
             else:
                 return dash.no_update, ""
+            year = v.year(year)
         except v.InvalidInput as error:
             return dash.no_update, str(error)
         if year:
@@ -282,6 +381,10 @@ def create_app(database_url: str, rate_limit: tuple[float, int] | None = (20.0, 
         level, geo_id, url_year, error = _selection(search)
         if error:
             return _empty(f"Invalid link: {error}")
+        try:
+            chosen_year = v.year(chosen_year)
+        except v.InvalidInput as invalid:
+            return _empty(f"Invalid input: {invalid}")
         with marts.consistent() as view:
             year = view.resolve_year(chosen_year or url_year)
             if year is None:
@@ -323,7 +426,6 @@ def render_detail(marts: Marts, level: str, geo_id: str, year: int):
         ],
         className="summary-strip",
     )
-    pct = ("pct_of_geo", "% of geography")
     sections = [
         html.H2(
             f"{noun.capitalize()} {title}"
@@ -335,70 +437,22 @@ def render_detail(marts: Marts, level: str, geo_id: str, year: int):
     if level == "practice":
         sections.append(_comparison(marts, summary, year))
     specialties = marts.specialties(level, geo_id, year)
+
+    def table(name):
+        return _section(TABLES[name][0], _table(name, level, geo_id, year, marts))
+
     sections += [
-        _section(
-            "Procedures",
-            _table(
-                "procedures-table",
-                [
-                    ("hcpcs_code", "HCPCS"),
-                    ("hcpcs_description", "Description"),
-                    ("event_count", "Events"),
-                    pct,
-                ],
-                marts.procedures(level, geo_id, year, False),
-            ),
-        ),
-        _section(
-            "Part B drugs",
-            _table(
-                "drugs-table",
-                [
-                    ("hcpcs_code", "HCPCS"),
-                    ("hcpcs_description", "Description"),
-                    ("event_count", "Events"),
-                    pct,
-                ],
-                marts.procedures(level, geo_id, year, True),
-            ),
-        ),
-        _section(
-            "Part D prescriptions",
-            _table(
-                "prescriptions-table",
-                [("generic_name", "Generic name"), ("claim_count", "Claims"), pct],
-                marts.prescriptions(level, geo_id, year),
-            ),
-        ),
+        table("procedures"),
+        table("drugs"),
+        table("prescriptions"),
         _section(
             "Specialties",
             _treemap(specialties) if specialties else _empty("No clinicians listed here."),
         ),
-        _section(
-            "Top medical schools",
-            _table(
-                "schools-table",
-                [("medical_school", "Medical school"), ("clinician_count", "Clinicians"), pct],
-                marts.schools(level, geo_id, year),
-            ),
-        ),
+        table("schools"),
     ]
     if level == "practice":
-        sections.append(
-            _section(
-                "Hospital affiliations",
-                _table(
-                    "hospitals-table",
-                    [
-                        ("facility_ccn", "CCN"),
-                        ("facility_type", "Type"),
-                        ("facility_name", "Name"),
-                        ("clinician_count", "Clinicians"),
-                    ],
-                    marts.hospitals(geo_id, year),
-                ),
-            )
-        )
+        sections.append(table("hospitals"))
     return html.Div(sections)
 
 

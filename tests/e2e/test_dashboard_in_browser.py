@@ -101,7 +101,7 @@ def test_zip_box_and_csv_download(page, dashboard_server, artifacts_dir, tmp_pat
     download.value.save_as(path)
     rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
     assert rows[0] == ["Generic name", "Claims", "% of geography"]
-    assert rows[1] == ["ATORVASTATIN CALCIUM", "11", "100"]
+    assert rows[1] == ["ATORVASTATIN CALCIUM", "11", "100.0"]
     page.screenshot(path=artifacts_dir / "dashboard-zip.png", full_page=True)
     page.fill("#zip-input", "99999")
     page.click("#zip-button")

@@ -5,10 +5,33 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import psycopg
+import pytest
+
+# contract section 7: text a spreadsheet would run as a formula (marts_fixture's ZIP 98101)
+FORMULAS = ["=1+2", "@SUM(1+1)", "+1", "-1+1", "\t=1", "\r=1"]
+# every numeric query parameter, with text that is not plain ASCII digits in range
+NOT_NUMBERS = [
+    "\u00b2\u00b2\u00b2\u00b2",  # superscript digits: str.isdigit() is true, int() fails
+    "\uff12\uff10\uff12\uff13",  # full-width 2023: int() would accept it
+    "\u0662\u0660\u0662\u0663",  # Arabic-Indic 2023
+    "1e3",
+    "2.023e3",
+    "-1",
+    "+2023",
+    " 2023",
+    "2023 ",
+    "0x7e7",
+    "2147483648",
+    "9" * 30,
+    "9" * 5000,  # past Python's int() digit limit
+    "",
+]
 
 
 def get(base, path):
@@ -71,6 +94,65 @@ def test_csv_download(dashboard_server):
     assert status == 200 and headers["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(body)))
     assert [(r["generic_name"], r["claim_count"]) for r in rows] == [("ATORVASTATIN CALCIUM", "11")]
+
+
+def test_csv_exports_neutralise_formulas(dashboard_server):
+    status, _, body = get(dashboard_server, "/api/v1/geo/zip/98101/schools?format=csv")
+    assert status == 200
+    rows = list(csv.DictReader(io.StringIO(body, newline="")))
+    assert sorted(r["medical_school"] for r in rows) == sorted("'" + f for f in FORMULAS)
+    assert {r["clinician_count"] for r in rows} == {"1"}  # numbers stay numbers
+    status, _, body = get(dashboard_server, "/api/v1/geo/zip/98101/specialties?format=csv")
+    rows = {r["specialty"]: r for r in csv.DictReader(io.StringIO(body, newline=""))}
+    assert set(rows) == {"INTERNAL MEDICINE", "'@SUM(1+1)"}
+    assert rows["INTERNAL MEDICINE"]["clinician_count"] == "5"
+
+
+def test_the_one_csv_writer_keeps_numbers_and_quotes_text():
+    from decimal import Decimal
+
+    from medidash.dashboard.exports import csv_text
+
+    rows = [
+        {"n": -3.5, "d": Decimal("-2.25"), "i": -7, "t": "-3.5", "u": "x=1", "z": None},
+        *({"n": 1, "d": 1, "i": 1, "t": f, "u": "", "z": None} for f in FORMULAS),
+    ]
+    out = list(csv.reader(io.StringIO(csv_text(rows), newline="")))
+    assert out[0] == ["n", "d", "i", "t", "u", "z"]
+    assert out[1] == ["-3.5", "-2.25", "-7", "'-3.5", "x=1", ""]
+    assert [r[3] for r in out[2:]] == ["'" + f for f in FORMULAS]
+
+
+@pytest.mark.parametrize("bad", NOT_NUMBERS, ids=lambda b: repr(b)[:20])
+def test_numeric_parameters_take_ascii_digits_only(dashboard_server, bad):
+    value = urllib.parse.quote(bad, safe="")
+    paths = [
+        f"/api/v1/{p}?year={value}"
+        for p in (
+            "states",
+            "geo/state/CA",
+            "geo/state/CA/procedures",
+            "geo/state/CA/prescriptions",
+            "geo/state/CA/specialties",
+            "geo/state/CA/schools",
+            "practices/0840459889/hospitals",
+        )
+    ]
+    paths.append(f"/api/v1/practices?q=bay&year={value}")
+    if bad:  # an empty limit is a bad limit; an empty year means the latest
+        paths += [
+            f"/api/v1/geo/state/CA/{p}?limit={value}"
+            for p in ("procedures", "prescriptions", "schools")
+        ]
+    for path in paths:
+        time.sleep(0.05)  # under the fixture server's rate limit (50 requests/s)
+        status, headers, body = get(dashboard_server, path)
+        if not bad and "year=" in path:
+            assert status == 200, path
+            continue
+        assert status == 400, (path, status, body[:200])
+        assert headers["Content-Type"] == "application/json"
+        assert json.loads(body)["error"], path
 
 
 def test_errors_are_json_with_the_right_status(dashboard_server):

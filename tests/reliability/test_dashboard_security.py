@@ -3,6 +3,8 @@ refused or shown as text, the database role cannot write, and the server tells n
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
 import urllib.error
@@ -53,6 +55,75 @@ def test_api_refuses_injection_in_every_parameter(dashboard_server, marts_db, pa
     assert status == 200 and json.loads(body) == []  # a search for the text itself: no match
     with psycopg.connect(marts_db.url) as conn:
         assert conn.execute("select count(*) from marts.geo_summary").fetchone()[0] > 0
+
+
+FORMULAS = ["=1+2", "@SUM(1+1)", "+1", "-1+1", "\t=1", "\r=1"]  # marts_fixture's ZIP 98101
+BAD_YEARS = ["\u00b2\u00b2\u00b2\u00b2", "\uff12\uff10\uff12\uff13", "1e3", "-2023", "9" * 30]
+
+
+def dash_callback(base, outputs: list[str], inputs: list[tuple[str, str, object]]):
+    """POST one Dash callback as the browser would: outputs as "id.property", (id, property,
+    value) per input."""
+    split = [dict(zip(("id", "property"), o.split("."), strict=True)) for o in outputs]
+    body = {
+        "output": outputs[0] if len(outputs) == 1 else ".." + "...".join(outputs) + "..",
+        "outputs": split[0] if len(outputs) == 1 else split,
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+        "changedPropIds": [f"{inputs[0][0]}.{inputs[0][1]}"],
+        "state": [],
+    }
+    return request(base, "/_dash-update-component", json.dumps(body).encode(), "POST")
+
+
+@pytest.mark.parametrize("bad", BAD_YEARS, ids=repr)
+def test_dashboard_url_and_controls_refuse_non_digit_years(dashboard_server, bad):
+    search = "?zip=98101&year=" + urllib.parse.quote(bad)
+    status, _, body = dash_callback(
+        dashboard_server, ["detail.children"], [("url", "search", search), ("year", "value", None)]
+    )
+    assert status == 200, body[:300]
+    assert "Invalid link: year must be a four-digit year" in body
+    years = ["year.options", "year.value", "refresh-info.children"]
+    status, _, body = dash_callback(dashboard_server, years, [("url", "search", search)])
+    assert status == 200, body[:300]
+    # the year dropdown's value comes from the client too
+    for output, inputs in (
+        (["detail.children"], [("url", "search", "?zip=98101"), ("year", "value", bad)]),
+        (
+            ["us-map.figure"],
+            [
+                ("year", "value", bad),
+                ("measure", "value", "procedure_events"),
+                ("url", "search", ""),
+            ],
+        ),
+    ):
+        status, _, body = dash_callback(dashboard_server, output, inputs)
+        assert status == 200, (output, status, body[:300])
+        assert "Traceback" not in body
+
+
+def test_dashboard_csv_download_neutralises_formulas(dashboard_server, tmp_path):
+    sync = pytest.importorskip("playwright.sync_api")
+    with sync.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(accept_downloads=True)
+        page.goto(dashboard_server + "/?zip=98101")
+        page.wait_for_selector("#schools-table")
+        with page.expect_download() as download:
+            page.click("#schools-table .export")
+        path = tmp_path / "schools.csv"
+        download.value.save_as(path)
+        browser.close()
+    text = path.read_bytes().decode("utf-8-sig")  # as written: read_text would turn \r into \n
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows[0] == ["Medical school", "Clinicians", "% of geography"], text[:500]
+    assert all(len(r) == 3 for r in rows), text[:500]
+    assert sorted(r[0] for r in rows[1:]) == sorted("'" + f for f in FORMULAS)
+    assert {r[1] for r in rows[1:]} == {"1"}
 
 
 def test_dashboard_role_is_read_only(marts_db):
