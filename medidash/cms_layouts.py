@@ -384,7 +384,13 @@ LAYOUTS: tuple[Layout, ...] = (
         [p for p in _PART_B_CURRENT if p[0] != "Rndrng_Prvdr_Gndr"],
     ),
     # the BigQuery copy spells the same names lower-case, identical after normalisation
-    _layout("part_b", "part_b_puf", [(s, c) for s, _, c in _PART_B_2017]),
+    # the PUF before CY2014 has no standardized amount (its events' standardized_amount is NULL)
+    _layout(
+        "part_b",
+        "part_b_puf",
+        [(s, c) for s, _, c in _PART_B_2017],
+        optional=("average_Medicare_standard_amt",),
+    ),
     _layout("part_b", "part_b_display_2017", [(d, c) for _, d, c in _PART_B_2017]),
     _layout("clinicians", "clinicians_current", _CLINICIANS_CURRENT),
     _layout(

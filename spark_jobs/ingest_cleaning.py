@@ -24,6 +24,8 @@ CHECKED_NUMBERS = {
     ],
 }
 
+AVERAGE = "decimal(23,12)"
+
 CLEAN_COLUMNS = {
     "part_b": [
         ("npi", "string"),
@@ -41,10 +43,12 @@ CLEAN_COLUMNS = {
         ("tot_benes", "bigint"),
         ("tot_srvcs", "double"),
         ("tot_bene_day_srvcs", "bigint"),
-        ("avg_submitted_charge", "double"),
-        ("avg_allowed_amount", "double"),
-        ("avg_payment_amount", "double"),
-        ("avg_standardized_amount", "double"),
+        # decimals, never doubles: a row's totals are average × Tot_Srvcs rounded half up to
+        # the cent, and a double of 1.005 is below it (at most 10^10, 12 decimals kept)
+        ("avg_submitted_charge", AVERAGE),
+        ("avg_allowed_amount", AVERAGE),
+        ("avg_payment_amount", AVERAGE),
+        ("avg_standardized_amount", AVERAGE),
     ],
     "clinicians": [
         ("npi", "string"),
@@ -340,7 +344,9 @@ def ccn(col: Column) -> Column:
 
 def number(col: Column, type_: str) -> Column:
     value = F.trim(col)
-    parsed = F.when(value.rlike(NUMBER), value.cast("decimal(38,6)"))
+    # a decimal is parsed at its own scale (one rounding, half up), anything else via 6 places
+    exact = type_.startswith("decimal")
+    parsed = F.when(value.rlike(NUMBER), value.cast(type_ if exact else "decimal(38,6)"))
     if type_ == "bigint":
         return parsed.cast("double").cast("bigint")
     return parsed.cast(type_)

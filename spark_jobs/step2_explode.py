@@ -38,6 +38,15 @@ from spark_jobs.session import build_session
 
 ROWS_PER_FILE = 200_000  # source rows per output file (events are ~100x that)
 UNITS = "decimal(18,3)"
+# Part B's money: (event column in cents, the cleaned row's average in dollars)
+PAYMENTS = (
+    ("submitted_charge", "avg_submitted_charge"),
+    ("allowed_amount", "avg_allowed_amount"),
+    ("paid_amount", "avg_payment_amount"),
+    ("standardized_amount", "avg_standardized_amount"),
+)
+# Tot_Srvcs as the exact decimal the units are split from (at most 10^10, thousandths)
+SERVICES = "decimal(14,3)"
 
 
 def _days_in_year(year: int) -> int:
@@ -56,6 +65,15 @@ def _shares(total: str) -> list[Column]:
         F.expr(f"{total} div n").alias(f"{total}_lo"),
         (F.col(total) % F.col("n")).alias(f"{total}_extra"),
     ]
+
+
+def total_cents(average: str) -> Column:
+    """A Part B row's total of one payment average in cents: average × Tot_Srvcs (CMS's
+    definition), computed exactly in decimal and rounded half up to the cent (contract
+    section 2); NULL when the average is. The averages are cleaned as decimals, so a value
+    such as 1.005 is not a double just below it."""
+    product = F.col(average) * F.col("tot_srvcs").cast(SERVICES)
+    return (F.round(product, 2) * 100).cast("bigint")
 
 
 def procedure_event_count(rows: DataFrame) -> Column:
@@ -78,9 +96,13 @@ class Events:
     fields: tuple[tuple[str, str, tuple[str, ...]], ...]  # (name, Spark type, source)
 
     def schema(self) -> StructType:
-        """The events' schema; computed columns are never null (Parquet `required`)."""
+        """The events' schema; computed columns are never null (Parquet `required`), except
+        a nullable share (money a row may not have)."""
         return StructType(
-            [StructField(n, _parse_type(t), source[0] == "copy") for n, t, source in self.fields]
+            [
+                StructField(n, _parse_type(t), source[0] in ("copy", "nullable_share"))
+                for n, t, source in self.fields
+            ]
         )
 
     def specs(self, columns: list[str]) -> list[str]:
@@ -103,10 +125,14 @@ def _procedure_rows(part_b: DataFrame, year: int) -> DataFrame:
         "zip5",
         procedure_event_count(part_b).alias("n"),
         F.round(F.col("tot_srvcs") * 1000).cast("bigint").alias("milli_units"),
+        *(total_cents(average).alias(cents) for cents, average in PAYMENTS),
         _start_day(year, ["npi", "hcpcs_code", "place_of_service"]),
     ).where(F.col("n") > 0)
-    # units are thousandths split as integers: the unscaled values of decimal(18,3)
-    return rows.select("*", *_shares("milli_units"))
+    # units are thousandths split as integers: the unscaled values of decimal(18,3); money
+    # is split in cents like drug_cost (a NULL total gives NULL shares: NULL events)
+    return rows.select(
+        "*", *_shares("milli_units"), *(s for cents, _ in PAYMENTS for s in _shares(cents))
+    )
 
 
 def _prescription_rows(part_d: DataFrame, year: int) -> DataFrame:
@@ -134,6 +160,10 @@ PROCEDURES = Events(
         ("units", UNITS, ("share", "milli_units_lo", "milli_units_extra")),
         ("state", "string", ("copy", "state")),
         ("zip5", "string", ("copy", "zip5")),
+        *(
+            (cents, "bigint", ("nullable_share", f"{cents}_lo", f"{cents}_extra"))
+            for cents, _ in PAYMENTS
+        ),
     ),
 )
 PRESCRIPTIONS = Events(

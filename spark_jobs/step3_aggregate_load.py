@@ -26,7 +26,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from medidash.warehouse.schema import LANDING_TABLES, ensure_schema
+from medidash.warehouse.schema import LANDING_TABLES, PROCEDURE_MONEY, ensure_schema
 from spark_jobs.jobs import main_guard, parser, read_reconciliation, run_folder
 from spark_jobs.session import build_session
 
@@ -41,10 +41,15 @@ QUARANTINE_COLUMNS = ["run_id", "dataset", "source_file", "line_number", "reason
 
 
 def procedure_totals(events: DataFrame) -> DataFrame:
-    """landing.procedure_events: year × NPI × state × ZIP5 × HCPCS code."""
+    """landing.procedure_events: year × NPI × state × ZIP5 × HCPCS code (payments: the events'
+    cents summed exactly, in dollars; NULL when every event has NULL)."""
     return events.groupBy("data_year", "npi", "state", "zip5", "hcpcs_code").agg(
         F.count(F.lit(1)).alias("event_count"),
         F.sum("units").cast("decimal(20,3)").alias("service_units"),
+        *(
+            (F.sum(column).cast("decimal(24,0)") / 100).cast("decimal(22,2)").alias(column)
+            for column in PROCEDURE_MONEY
+        ),
     )
 
 

@@ -10,7 +10,8 @@ procedures as (
         data_year,
         geo_level,
         geo_id,
-        sum(event_count) as total
+        sum(event_count) as total,
+        sum(paid_amount) as paid_amount
     from {{ ref('procedure_counts') }}
     group by data_year, geo_level, geo_id
 ),
@@ -59,5 +60,6 @@ where
     summary.procedure_events <> coalesce(procedures.total, 0)
     or summary.prescription_claims <> coalesce(prescriptions.total, 0)
     or summary.drug_cost <> coalesce(prescriptions.drug_cost, 0)
+    or summary.paid_amount <> coalesce(procedures.paid_amount, 0)
     or summary.clinician_count <> coalesce(specialties.total, 0)
     or summary.clinician_count <> coalesce(schools.total, 0)

@@ -1,5 +1,7 @@
 -- No event lost or counted twice: at nation, state and ZIP level the marts sum to the landed
--- events (the nation to all of them, whatever their state; its drug cost to the landed cost).
+-- events (the nation to all of them, whatever their state; its drug cost to the landed cost),
+-- and so does every payment amount (NULL on both sides when no event has one).
+{% set money = ['submitted_charge', 'allowed_amount', 'paid_amount', 'standardized_amount'] %}
 with
 
 landing_procedures as (
@@ -78,6 +80,34 @@ expected as (
             and landing_prescriptions.npi = prescriber_zips.npi
     where prescriber_zips.zip5 is not null
     group by landing_prescriptions.data_year
+    {%- for amount in money %}
+    union all
+    select
+        data_year,
+        'nation' as geo_level,
+        '{{ amount }}' as measure,
+        sum({{ amount }}) as total
+    from landing_procedures
+    group by data_year
+    union all
+    select
+        data_year,
+        'state' as geo_level,
+        '{{ amount }}' as measure,
+        sum({{ amount }}) as total
+    from landing_procedures
+    where state is not null
+    group by data_year
+    union all
+    select
+        data_year,
+        'zip' as geo_level,
+        '{{ amount }}' as measure,
+        sum({{ amount }}) as total
+    from landing_procedures
+    where zip5 is not null
+    group by data_year
+    {%- endfor %}
 ),
 
 actual as (
@@ -107,6 +137,17 @@ actual as (
     from {{ ref('prescription_counts') }}
     where geo_level = 'nation'
     group by data_year, geo_level
+    {%- for amount in money %}
+    union all
+    select
+        data_year,
+        geo_level,
+        '{{ amount }}' as measure,
+        sum({{ amount }}) as total
+    from {{ ref('procedure_counts') }}
+    where geo_level in ('nation', 'state', 'zip')
+    group by data_year, geo_level
+    {%- endfor %}
 )
 
 select

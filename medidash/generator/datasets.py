@@ -59,8 +59,16 @@ def _flag(mask: np.ndarray, value: str) -> pa.Array:
     return pc.if_else(pa.array(mask), value, _NULL)
 
 
-def _money(cents: np.ndarray) -> pa.Array:
+def _money(cents: np.ndarray, blank: bool = False) -> pa.Array:
+    if blank:
+        return pa.nulls(len(cents), pa.float64())
     return pa.array(np.maximum(cents, 1) / 100.0, pa.float64())
+
+
+FACILITY_FEE_SHARE = 0.7  # a professional fee in a facility, against the same one in an office
+FIRST_STANDARDIZED_YEAR = 2014
+# per state (providers.STATE_CODE order): a fixed geographic adjustment, 0.88-1.22
+GEO_ADJUSTMENT = np.random.default_rng(20140101).uniform(0.88, 1.22, len(pv.STATE_CODE))
 
 
 def _lognormal(rng: np.random.Generator, mu: float, sigma: float, n: int) -> np.ndarray:
@@ -174,11 +182,19 @@ def part_b(p: pv.Providers, seed: int, chunk: int, year: int, nine_digit_zip: bo
     day_blank = ~unit_code & (rng.random(n) < 0.002)
     events = np.where(day_blank, (tenths + 9) // 10, day)
 
-    charge = cat.price[code] * _lognormal(rng, 0.0, 0.35, n)
-    sbmtd = np.round(charge * 100)
-    allowed = np.round(sbmtd * rng.uniform(0.25, 0.6, n))
+    # money varies by code (its price), place of service (a professional fee in a facility is
+    # lower: the facility bills its own part) and state (Medicare's geographic adjustment,
+    # which the standardized amount takes out again); submitted >= allowed >= paid except on a
+    # few rows whose charge is below the fee schedule
+    geography = GEO_ADJUSTMENT[p.state[prov]]
+    place = np.where(pos_f, FACILITY_FEE_SHARE, 1.0)
+    allowed = np.round(cat.price[code] * place * geography * _lognormal(rng, -0.8, 0.3, n) * 100)
+    allowed = np.maximum(allowed, 1)
+    markup = np.where(rng.random(n) < 0.005, rng.uniform(0.8, 1.0, n), rng.uniform(1.6, 4.0, n))
+    sbmtd = np.round(allowed * markup)
     payment = np.round(allowed * rng.uniform(0.76, 0.8, n))
-    stdzd = np.round(payment * rng.uniform(0.9, 1.1, n))
+    stdzd = np.round(payment / geography * rng.uniform(0.97, 1.03, n))
+    no_stdzd = year < FIRST_STANDARDIZED_YEAR  # the PUF before CY2014 has no such column
 
     ruca = _cum_pick(np.broadcast_to(RUCA_CUM, (p.n, len(RUCA_CUM))), rng.random(p.n))
     us = p.country < 0
@@ -225,7 +241,7 @@ def part_b(p: pv.Providers, seed: int, chunk: int, year: int, nine_digit_zip: bo
             "avg_submitted_charge": _money(sbmtd),
             "avg_allowed_amount": _money(allowed),
             "avg_payment_amount": _money(payment),
-            "avg_standardized_amount": _money(stdzd),
+            "avg_standardized_amount": _money(stdzd, blank=no_stdzd),
         }
     )
     return Rows(columns, events=int(events.sum()), extra={"npis": len(np.unique(prov))})

@@ -6,11 +6,18 @@ The `marts` schema is dbt's. Every statement is idempotent, so any stage may cal
 
 from __future__ import annotations
 
+# Part B's money in dollars (contract v2 section 4); NULL where every summed event has none
+PROCEDURE_MONEY = ("submitted_charge", "allowed_amount", "paid_amount", "standardized_amount")
+MONEY = "numeric(22, 2)"
+
 LANDING_TABLES: dict[str, str] = {
     "procedure_events": """
         data_year integer not null, npi text not null, state text, zip5 text,
         hcpcs_code text not null, event_count bigint not null,
-        service_units numeric(20, 3) not null, loaded_at timestamptz not null""",
+        service_units numeric(20, 3) not null,
+        """
+    + "".join(f"{column} {MONEY}, " for column in PROCEDURE_MONEY)
+    + """loaded_at timestamptz not null""",
     "prescription_events": """
         data_year integer not null, npi text not null, state text,
         generic_name text not null, claim_count bigint not null, day_supply bigint not null,
@@ -83,5 +90,10 @@ def ensure_schema(url: str) -> None:
             conn.execute(f"create table if not exists landing.{table} ({columns})")
             conn.execute(
                 f"create index if not exists {table}_year_idx on landing.{table} (data_year)"
+            )
+        # columns added after a table's first version: an existing database gains them
+        for column in PROCEDURE_MONEY:
+            conn.execute(
+                f"alter table landing.procedure_events add column if not exists {column} {MONEY}"
             )
         conn.execute(OPS_DDL)

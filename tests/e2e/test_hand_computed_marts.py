@@ -45,8 +45,13 @@ def write(path, layout_name, rows):
             out.writerow(line)
 
 
-def pb(npi, state, zip_, code, desc, drug, pos, benes, srvcs, bene_days):
+def pb(npi, state, zip_, code, desc, drug, pos, benes, srvcs, bene_days, pay=("",) * 4):
+    """A Part B row; `pay`: its average submitted charge, allowed, paid and standardized."""
     return dict(
+        avg_submitted_charge=pay[0],
+        avg_allowed_amount=pay[1],
+        avg_payment_amount=pay[2],
+        avg_standardized_amount=pay[3],
         npi=npi,
         state=state,
         zip=zip_,
@@ -62,17 +67,27 @@ def pb(npi, state, zip_, code, desc, drug, pos, benes, srvcs, bene_days):
     )
 
 
+# fmt: off
 PART_B = [
-    pb(A, "CA", "94110", "99213", "Office visit 15", "N", "O", "20", "30", "25"),  # 25 events
-    pb(A, "CA", "94110", "99213", "Office visit 15", "N", "F", "11", "12.5", ""),  # ceil 12.5=13
-    pb(A, "CA", "94110", "j1100 ", "Dexamethasone 1mg", "Y", "O", "15", "400", "18"),  # 18
-    pb(B, "CA", "94110", "99213", "Office visit typ 15", "N", "O", "12", "14", "14"),  # 14
+    # pay: the payment averages (tests at the end); blank is NULL
+    pb(A, "CA", "94110", "99213", "Office visit 15", "N", "O", "20", "30", "25",  # 25 events
+       ("100", "75.5", "60.125", "58.0015")),
+    pb(A, "CA", "94110", "99213", "Office visit 15", "N", "F", "11", "12.5", "",  # ceil 12.5=13
+       ("80", "50.01", "40.004", "")),  # no standardized amount
+    pb(A, "CA", "94110", "j1100 ", "Dexamethasone 1mg", "Y", "O", "15", "400", "18",  # 18
+       ("0.5", "0.3", "0.25", "0.2401")),
+    pb(B, "CA", "94110", "99213", "Office visit typ 15", "N", "O", "12", "14", "14",  # 14
+       ("90", "70", "55.55", "55")),
     pb(B, "CA", "94110", "0002A", "Covid vaccine admin", "N", "O", "30", "30", "0"),  # 0 → 30
-    pb(C, "NY", "10001", "99213", "Office visit 15", "N", "O", "11", "11", "11"),  # 11
-    pb(C, "NY", "10001", "J1100", "Dexamethasone 1 mg", "Y", "F", "11", "50", "12"),  # 12
-    pb(C, "NY", "10001", "99213", "Office visit 15", "N", "O", "11", "11", "11"),  # duplicate
+    pb(C, "NY", "10001", "99213", "Office visit 15", "N", "O", "11", "11", "11",  # 11
+       ("100", "60", "48.3333", "47")),
+    pb(C, "NY", "10001", "J1100", "Dexamethasone 1 mg", "Y", "F", "11", "50", "12",  # 12
+       ("1", "0.8", "0.64", "0.6")),
+    pb(C, "NY", "10001", "99213", "Office visit 15", "N", "O", "11", "11", "11",  # duplicate
+       ("100", "60", "48.3333", "47")),
     pb("123", "NY", "10001", "99214", "Office visit 25", "N", "O", "11", "11", "11"),  # bad NPI
 ]
+# fmt: on
 
 
 def cl(npi, spec, school, practice_id, practice_name, state, zip_, address):
@@ -441,3 +456,104 @@ def test_geo_summary_nation_drug_cost_and_provider_count(marts):
         ("zip", "10001", "10001", "NY", 2, 23, 11, 80.0, d("100.00"), 1),  # C
         ("zip", "94110", "94110", "CA", 2, 100, 50, 90.0, d("340.80"), 2),  # A, B
     ]
+
+
+# Contract v2: payments. A row's totals are average × Tot_Srvcs rounded half up to the cent:
+#   A 99213 O  30 × (100, 75.5, 60.125, 58.0015)     = 3000.00, 2265.00, 1803.75, 1740.05 (.045 up)
+#   A 99213 F  12.5 × (80, 50.01, 40.004, blank)     = 1000.00, 625.13 (.125 up), 500.05, NULL
+#   A J1100    400 × (0.5, 0.3, 0.25, 0.2401)        = 200.00, 120.00, 100.00, 96.04
+#   B 99213    14 × (90, 70, 55.55, 55)              = 1260.00, 980.00, 777.70, 770.00
+#   B 0002A    every average blank                    = NULL, NULL, NULL, NULL
+#   C 99213    11 × (100, 60, 48.3333, 47)           = 1100.00, 660.00, 531.67 (.6663), 517.00
+#   C J1100    50 × (1, 0.8, 0.64, 0.6)              = 50.00, 40.00, 32.00, 30.00
+MONEY_COLUMNS = "submitted_charge, allowed_amount, paid_amount, standardized_amount"
+
+
+def _dollars(*values):
+    return tuple(None if v is None else Decimal(v) for v in values)
+
+
+def test_procedure_counts_payments(marts):
+    q, _ = marts
+    rows = q(
+        f"select geo_level, geo_id, hcpcs_code, {MONEY_COLUMNS} from marts.procedure_counts "
+        f"where data_year = {YEAR} order by 1, 2, 3"
+    )
+    none = _dollars(None, None, None, None)
+    ca = [  # A and B
+        ("0002A", *none),  # no event has a payment: NULL, not 0
+        # 3000 + 1000 + 1260; 2265 + 625.13 + 980; 1803.75 + 500.05 + 777.70; 1740.05 + 770
+        ("99213", *_dollars("5260.00", "3870.13", "3081.50", "2510.05")),
+        ("J1100", *_dollars("200.00", "120.00", "100.00", "96.04")),
+    ]
+    ny = [  # C
+        ("99213", *_dollars("1100.00", "660.00", "531.67", "517.00")),
+        ("J1100", *_dollars("50.00", "40.00", "32.00", "30.00")),
+    ]
+    p2 = [  # A and C
+        # 3000 + 1000 + 1100; 2265 + 625.13 + 660; 1803.75 + 500.05 + 531.67; 1740.05 + 517
+        ("99213", *_dollars("5100.00", "3550.13", "2835.47", "2257.05")),
+        ("J1100", *_dollars("250.00", "160.00", "132.00", "126.04")),  # A + C
+    ]
+    nation = [  # every row
+        ("0002A", *none),
+        # 5260 + 1100; 3870.13 + 660; 3081.50 + 531.67; 2510.05 + 517
+        ("99213", *_dollars("6360.00", "4530.13", "3613.17", "3027.05")),
+        ("J1100", *_dollars("250.00", "160.00", "132.00", "126.04")),
+    ]
+    assert rows == (
+        [("nation", "US", *r) for r in nation]
+        + [("practice", P2, *r) for r in p2]
+        + [("practice", P1, *r) for r in ca]
+        + [("state", "CA", *r) for r in ca]
+        + [("state", "NY", *r) for r in ny]
+        + [("zip", "10001", *r) for r in ny]
+        + [("zip", "94110", *r) for r in ca]
+    )
+
+
+def test_geo_summary_paid_amount(marts):
+    q, _ = marts
+    rows = q(
+        "select geo_level, geo_id, paid_amount from marts.geo_summary "
+        f"where data_year = {YEAR} order by 1, 2"
+    )
+    d = Decimal
+    assert rows == [
+        ("nation", "US", d("3745.17")),  # 3613.17 + 132.00
+        ("practice", P2, d("2967.47")),  # 2835.47 + 132.00
+        ("practice", P1, d("3181.50")),  # 3081.50 + 100.00
+        ("state", "CA", d("3181.50")),
+        ("state", "MA", d("0.00")),  # no procedure events: 0
+        ("state", "NY", d("563.67")),  # 531.67 + 32.00
+        ("state", "PR", d("0.00")),
+        ("state", "TX", d("0.00")),
+        ("zip", "00901", d("0.00")),
+        ("zip", "02134", d("0.00")),
+        ("zip", "10001", d("563.67")),
+        ("zip", "94110", d("3181.50")),
+    ]
+
+
+def test_procedure_events_carry_the_cents(marts):
+    """The lake: each row's events add up to its total in cents, at most a cent apart; NULL
+    on every event of a row without the average."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pads
+
+    _, lake = marts
+    folder = lake / "events" / "procedures" / f"data_year={YEAR}"  # the contract's path
+    events = pads.dataset(str(folder), format="parquet").to_table()
+    key = pc.and_(
+        pc.equal(events["npi"], A),
+        pc.and_(pc.equal(events["hcpcs_code"], "99213"), pc.equal(events["place_of_service"], "F")),
+    )
+    row = events.filter(key)
+    assert row.num_rows == 13
+    for column, cents in (("submitted_charge", 100000), ("allowed_amount", 62513),
+                          ("paid_amount", 50005)):  # fmt: skip
+        values = row[column].to_pylist()
+        assert sum(values) == cents and max(values) - min(values) <= 1
+    assert row["standardized_amount"].null_count == 13
+    covid = events.filter(pc.equal(events["hcpcs_code"], "0002A"))
+    assert covid.num_rows == 30 and covid["paid_amount"].null_count == 30

@@ -152,3 +152,46 @@ def test_layout_lookup():
     assert layout("mips_py2017").dataset == "mips"
     with pytest.raises(KeyError, match="unknown layout"):
         layout("nope")
+
+
+PAYMENT_HEADERS = {  # layout -> the file's header of each payment average (contract v2 section 2)
+    "part_b_current": ("Avg_Sbmtd_Chrg", "Avg_Mdcr_Alowd_Amt", "Avg_Mdcr_Pymt_Amt",
+                       "Avg_Mdcr_Stdzd_Amt"),
+    "part_b_current_no_gndr": ("Avg_Sbmtd_Chrg", "Avg_Mdcr_Alowd_Amt", "Avg_Mdcr_Pymt_Amt",
+                               "Avg_Mdcr_Stdzd_Amt"),
+    "part_b_puf": ("average_submitted_chrg_amt", "average_Medicare_allowed_amt",
+                   "average_Medicare_payment_amt", "average_Medicare_standard_amt"),
+    "part_b_display_2017": ("Average Submitted Charge Amount", "Average Medicare Allowed Amount",
+                            "Average Medicare Payment Amount",
+                            "Average Medicare Standardized Amount"),
+}  # fmt: skip
+PAYMENT_NAMES = (
+    "avg_submitted_charge",
+    "avg_allowed_amount",
+    "avg_payment_amount",
+    "avg_standardized_amount",
+)
+
+
+@pytest.mark.parametrize("name", sorted(PAYMENT_HEADERS))
+def test_every_part_b_layout_maps_its_payment_columns(name):
+    mapping = layout(name).rename_map()
+    for header, canonical in zip(PAYMENT_HEADERS[name], PAYMENT_NAMES, strict=True):
+        assert mapping[cl.normalize_header(header)] == canonical
+    assert {lay.name for lay in LAYOUTS if lay.dataset == "part_b"} == set(PAYMENT_HEADERS)
+
+
+def test_puf_before_2014_without_standardized_amount_is_the_puf():
+    """CY2012-2013 PUF: no average_Medicare_standard_amt (and the stdev columns, 28 in all):
+    still the PUF layout, whose other payment columns map; the standardized amount is absent
+    (NULL downstream), not a reason to refuse the file."""
+    puf = layout("part_b_puf")
+    header = [h for h in puf.headers if h != "average_Medicare_standard_amt"]
+    header += ["stdev_Medicare_allowed_amt", "stdev_submitted_chrg_amt",
+               "stdev_Medicare_payment_amt"]  # fmt: skip
+    assert len(header) == 28
+    detected = detect(header, "Medicare_Provider_Util_Payment_PUF_CY2013.txt")
+    assert detected is puf
+    present = {cl.normalize_header(h) for h in header}
+    kept = {c for h, c in detected.rename_map().items() if h in present}
+    assert set(PAYMENT_NAMES) - kept == {"avg_standardized_amount"}

@@ -320,3 +320,34 @@ def test_generator_benchmark_reports_and_cleans_up(tmp_path):
     )
     assert figures["peak_rss_mib"] > 0 and figures["mb_per_second"] > 0
     assert not any(tmp_path.iterdir())
+
+
+def test_part_b_payments_are_realistic(current, tmp_path):
+    """Averages vary by code, place of service and state; allowed >= paid on every row,
+    submitted >= allowed on most; standardized near paid (it takes the state out); the PUF
+    years before 2014 have no standardized amount."""
+    name = "MUP_PHY_R25_P05_V20_D23_Prov_Svc.csv"
+    _, rows, col = _reconcile(current / name, _manifest(current)["files"][name])
+    money = ("avg_submitted_charge", "avg_allowed_amount", "avg_payment_amount",
+             "avg_standardized_amount")  # fmt: skip
+    s, a, p, z = (np.array([float(r[col[m]]) for r in rows]) for m in money)
+    assert (a >= p).all() and 0.95 <= (s >= a).mean() < 1.0
+    assert 0.8 <= np.median(z / p) <= 1.2 and ((z / p > 0.7) & (z / p < 1.4)).all()
+
+    def median_by(key):
+        groups = collections.defaultdict(list)
+        for r, value in zip(rows, a, strict=True):
+            groups[r[col[key]]].append(value)
+        return {k: np.median(v) for k, v in groups.items() if len(v) >= 30}
+
+    by_code, by_place, by_state = (median_by(k) for k in ("hcpcs_code", "place_of_service",
+                                                          "state"))  # fmt: skip
+    assert max(by_code.values()) > 10 * min(by_code.values())
+    assert by_place["F"] < by_place["O"]
+    assert max(by_state.values()) > 1.1 * min(by_state.values())
+    generate(tmp_path, 2013, SMALL, seed=3, processes=1)
+    files = _manifest(tmp_path)["files"]
+    (old,) = (f for f, entry in files.items() if entry["dataset"] == "part_b")
+    _, old_rows, old_col = _reconcile(tmp_path / old, files[old])
+    assert old_rows and all(r[old_col["avg_standardized_amount"]] == "" for r in old_rows)
+    assert all(float(r[old_col["avg_payment_amount"]]) > 0 for r in old_rows)

@@ -92,6 +92,8 @@ def test_procedure_events_add_up_exactly(spark, tmp_path):
             ("3333333333", "0002A", "O", "PR", "00901", 0.0, None),
         ],  # no event at all
         PART_B,
+    ).withColumns(  # rows without payments (tests/unit/test_payments.py has them)
+        {a: F.lit(None).cast(cleaning.AVERAGE) for _, a in explode.PAYMENTS}
     )
     events = explode.explode_procedures(rows, 2024, tmp_path / "first")
     totals = (
@@ -126,7 +128,8 @@ def test_procedure_events_add_up_exactly(spark, tmp_path):
     assert [(f.name, f.dataType) for f in events.schema] == columns
     assert events.schema.simpleString() == (
         "struct<npi:string,hcpcs_code:string,place_of_service:string,service_date:date,"
-        "units:decimal(18,3),state:string,zip5:string>"
+        "units:decimal(18,3),state:string,zip5:string,submitted_charge:bigint,"
+        "allowed_amount:bigint,paid_amount:bigint,standardized_amount:bigint>"
     )
 
 

@@ -16,7 +16,11 @@ by_nation as (
         {{ nation_geo_id() }} as geo_id,
         hcpcs_code,
         sum(event_count)::bigint as event_count,
-        sum(service_units) as service_units
+        sum(service_units) as service_units,
+        sum(submitted_charge) as submitted_charge,
+        sum(allowed_amount) as allowed_amount,
+        sum(paid_amount) as paid_amount,
+        sum(standardized_amount) as standardized_amount
     from procedure_events
     group by data_year, hcpcs_code
 ),
@@ -28,7 +32,11 @@ by_state as (
         state as geo_id,
         hcpcs_code,
         sum(event_count)::bigint as event_count,
-        sum(service_units) as service_units
+        sum(service_units) as service_units,
+        sum(submitted_charge) as submitted_charge,
+        sum(allowed_amount) as allowed_amount,
+        sum(paid_amount) as paid_amount,
+        sum(standardized_amount) as standardized_amount
     from procedure_events
     where state is not null
     group by data_year, state, hcpcs_code
@@ -41,7 +49,11 @@ by_zip as (
         zip5 as geo_id,
         hcpcs_code,
         sum(event_count)::bigint as event_count,
-        sum(service_units) as service_units
+        sum(service_units) as service_units,
+        sum(submitted_charge) as submitted_charge,
+        sum(allowed_amount) as allowed_amount,
+        sum(paid_amount) as paid_amount,
+        sum(standardized_amount) as standardized_amount
     from procedure_events
     where zip5 is not null
     group by data_year, zip5, hcpcs_code
@@ -54,7 +66,11 @@ by_practice as (
         practice_members.practice_id as geo_id,
         procedure_events.hcpcs_code,
         sum(procedure_events.event_count)::bigint as event_count,
-        sum(procedure_events.service_units) as service_units
+        sum(procedure_events.service_units) as service_units,
+        sum(procedure_events.submitted_charge) as submitted_charge,
+        sum(procedure_events.allowed_amount) as allowed_amount,
+        sum(procedure_events.paid_amount) as paid_amount,
+        sum(procedure_events.standardized_amount) as standardized_amount
     from procedure_events
     inner join practice_members
         on

@@ -61,7 +61,8 @@ procedure_totals as (
         data_year,
         geo_level,
         geo_id,
-        sum(event_count)::bigint as procedure_events
+        sum(event_count)::bigint as procedure_events,
+        sum(paid_amount) as paid_amount
     from procedures_by_geo
     group by data_year, geo_level, geo_id
 ),
@@ -122,6 +123,7 @@ final as (
         coalesce(clinician_totals.clinician_count, 0) as clinician_count,
         coalesce(procedure_totals.procedure_events, 0) as procedure_events,
         coalesce(prescription_totals.prescription_claims, 0) as prescription_claims,
+        round(coalesce(procedure_totals.paid_amount, 0), 2) as paid_amount,
         round(coalesce(prescription_totals.drug_cost, 0), 2) as drug_cost,
         coalesce(provider_totals.provider_count, 0) as provider_count
     from geographies

@@ -19,6 +19,10 @@ described as (
         hcpcs_codes.hcpcs_description,
         events_by_geo.event_count,
         events_by_geo.service_units,
+        events_by_geo.submitted_charge,
+        events_by_geo.allowed_amount,
+        events_by_geo.paid_amount,
+        events_by_geo.standardized_amount,
         coalesce(hcpcs_codes.is_drug, false) as is_drug
     from events_by_geo
     left join hcpcs_codes
@@ -42,7 +46,12 @@ final as (
                 sum(event_count) over (partition by data_year, geo_level, geo_id, is_drug), 0
             ),
             6
-        ) as pct_of_geo
+        ) as pct_of_geo,
+        -- sums of the events' cents: exact, NULL when every summed event has none
+        round(submitted_charge, 2) as submitted_charge,
+        round(allowed_amount, 2) as allowed_amount,
+        round(paid_amount, 2) as paid_amount,
+        round(standardized_amount, 2) as standardized_amount
     from described
 )
 

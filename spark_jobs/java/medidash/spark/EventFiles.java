@@ -53,7 +53,9 @@ import org.apache.spark.util.SerializableConfiguration;
  *   <li>{@code date:S:N} the data year's first day plus {@code (S + i * days div N) mod days}:
  *       event {@code i} of {@code N}, spread evenly over the year from start day field S;
  *   <li>{@code share:L:E} field L, plus one for the first E events (integer shares of a total
- *       that add up to it exactly).
+ *       that add up to it exactly);
+ *   <li>{@code nullable_share:L:E} the same for a total that may be absent (an optional column):
+ *       null on every event of a row whose field L is null.
  * </ul>
  * Field N of the {@code date} column is also the number of events of the row. The files depend
  * only on the partition's rows and their order, never on the machine or the core count.
@@ -74,6 +76,7 @@ public final class EventFiles
   private final int[] kinds;
   private final int[] first;
   private final int[] second;
+  private final boolean[] nullable;
   private final int year;
   private final String[] inputNames;
   private final SerializableConfiguration hadoopConf;
@@ -94,6 +97,7 @@ public final class EventFiles
     this.kinds = new int[columns.size()];
     this.first = new int[columns.size()];
     this.second = new int[columns.size()];
+    this.nullable = new boolean[columns.size()];
     this.year = year;
     this.inputNames = inputNames;
     this.hadoopConf = hadoopConf;
@@ -108,6 +112,10 @@ public final class EventFiles
           break;
         case "share":
           kinds[c] = SHARE;
+          break;
+        case "nullable_share":
+          kinds[c] = SHARE;
+          nullable[c] = true;
           break;
         default:
           throw new IllegalArgumentException("unknown event column kind: " + columns.get(c));
@@ -236,6 +244,7 @@ public final class EventFiles
     Binary[] copies = new Binary[columns];
     long[] lo = new long[columns];
     long[] extra = new long[columns];
+    boolean[] absent = new boolean[columns];
     try {
       while (rows.hasNext()) {
         InternalRow row = rows.next();
@@ -255,8 +264,11 @@ public final class EventFiles
               n = field(row, second[c], inputNames);
               break;
             default:
-              lo[c] = field(row, first[c], inputNames);
-              extra[c] = field(row, second[c], inputNames);
+              absent[c] = nullable[c] && row.isNullAt(first[c]);
+              if (!absent[c]) {
+                lo[c] = field(row, first[c], inputNames);
+                extra[c] = field(row, second[c], inputNames);
+              }
           }
         }
         for (long i = 0; i < n; i++) {
@@ -275,6 +287,10 @@ public final class EventFiles
                     firstDay + (int) ((start + i * days / n) % days), 0, maxDefinition[c]);
                 break;
               default:
+                if (absent[c]) {
+                  writer.writeNull(0, 0);
+                  break;
+                }
                 long share = i < extra[c] ? lo[c] + 1 : lo[c];
                 if (int32[c]) {
                   writer.write((int) share, 0, maxDefinition[c]);
