@@ -4,6 +4,7 @@ run folder of the lake."""
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import sys
 import traceback
 import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 RECONCILIATION = "reconciliation.json"
@@ -56,6 +58,19 @@ def write_reconciliation(lake: str, run_id: str, report: dict) -> None:
     partial.replace(folder / RECONCILIATION)
 
 
+def read_clean(spark, lake: str, dataset: str, year: int):
+    """The cleaned rows of a dataset's year (`<lake>/clean/<dataset>/data_year=YYYY`) with
+    their schema (ingest_cleaning.CLEAN_COLUMNS), also when the dataset is absent from the
+    release: its folder then holds no file, or does not exist, and the frame is empty."""
+    from spark_jobs.ingest_cleaning import CLEAN_COLUMNS
+
+    schema = ", ".join(f"{name} {type_}" for name, type_ in CLEAN_COLUMNS[dataset])
+    folder = Path(lake) / "clean" / dataset / f"data_year={year}"
+    if not any(folder.glob("*.parquet")):
+        return spark.createDataFrame([], schema)
+    return spark.read.schema(schema).parquet(str(folder))
+
+
 def publish_directory(built: Path, final: Path) -> None:
     """Swap a freshly written folder into place: the old one is moved aside, the new one
     renamed in, the old one deleted. A job killed at any point leaves either the old or the
@@ -68,12 +83,69 @@ def publish_directory(built: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def clean_leftovers(folder: Path) -> None:
-    """Remove what dead runs left while writing (`_tmp_*`, `_old_*`)."""
-    if folder.exists():
-        for child in folder.iterdir():
-            if child.name.startswith(("_tmp_", "_old_")):
-                shutil.rmtree(child, ignore_errors=True)
+def clean_leftovers(folder: Path, owner: str | None = None) -> None:
+    """Remove what dead runs left while writing in `folder` (a dataset root of the lake,
+    `<lake>/<zone>/<dataset>`): `_old_*` folders, and the `_tmp_<run>` folders of runs whose
+    lease is free. Given `owner` (the calling run, about to write its own `_tmp_<owner>`),
+    first take that run's lease, so that a run of another year never removes it."""
+    lake = folder.parents[1]
+    if owner is not None:
+        hold_run_lease(lake, owner)
+    if not folder.exists():
+        return
+    for child in folder.iterdir():
+        if child.name.startswith("_old_"):
+            shutil.rmtree(child, ignore_errors=True)
+        elif child.name.startswith("_tmp_") and child.name != f"_tmp_{owner}":
+            with _lease_if_free(lake, child.name.removeprefix("_tmp_")) as free:
+                if free:
+                    shutil.rmtree(child, ignore_errors=True)
+
+
+_LEASES: dict[Path, object] = {}
+
+
+def _lease_file(lake: Path | str, run_id: str) -> Path:
+    return run_folder(str(lake), run_id) / ".lease"
+
+
+def hold_run_lease(lake: Path | str, run_id: str) -> None:
+    """Mark the run alive for as long as this process lives: a shared lock on its lease file,
+    released by the operating system when the process ends, however it ends."""
+    path = _lease_file(lake, run_id)
+    if path in _LEASES:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a")  # noqa: SIM115 - held until the process ends
+    fcntl.flock(handle, fcntl.LOCK_SH)
+    _LEASES[path] = handle
+
+
+@contextmanager
+def _lease_if_free(lake: Path | str, run_id: str):
+    """Yield True while holding the run's lease exclusively when no live process holds it
+    (the run is dead, or never took one), else False."""
+    path = _lease_file(lake, run_id)
+    if path in _LEASES:
+        yield False
+        return
+    if not path.exists():
+        yield True
+        return
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
+def remove_work(lake: str, run_id: str) -> None:
+    """When a run has ended, failed or not: remove its work folder (extracted and transcoded
+    release files, staged frames). The reconciliation and quarantine stay: a task of the run
+    cleared and run again later still needs them, and they are small."""
+    shutil.rmtree(run_folder(lake, run_id) / "work", ignore_errors=True)
 
 
 def name_files_deterministically(folder: Path) -> None:

@@ -10,12 +10,17 @@ exactly to the row); the explosion itself runs in the JVM, in `medidash.spark.Ev
 (spark_jobs/java), which generates each partition's events and writes them straight into one
 Parquet file through parquet-mr's column writers, without building a Spark row per event.
 The same release gives the same events, file for file and row for row (the data pages byte for
-byte; parquet-mr orders the footer's encoding list by hash), on any number of cores. Each year
-is written to `_tmp_<run>` and swapped in whole.
+byte; parquet-mr orders the footer's encoding list by hash), on any number of cores.
+
+A year's two event datasets are written into one new release folder, counted, checked
+(events_written = events_expected) and only then published together by one atomic pointer
+(spark_jobs/event_lake.py); a dataset absent from the release (no Part D before 2013) gives an
+empty, readable dataset.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,12 +30,12 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
+from spark_jobs import event_lake
 from spark_jobs.jobs import (
-    clean_leftovers,
     main_guard,
     name_files_deterministically,
     parser,
-    publish_directory,
+    read_clean,
     read_reconciliation,
     write_reconciliation,
 )
@@ -196,20 +201,40 @@ def write_events(rows: DataFrame, events: Events, year: int, folder: Path, files
     written = jvm.medidash.spark.EventFiles.write(
         ordered._jdf, str(folder), events.schema().json(), specs, year
     )
+    if not any(folder.glob("part-*.parquet")):
+        _write_empty(rows.sparkSession, events, folder)
     name_files_deterministically(folder)
     return int(written)
+
+
+def _write_empty(spark: SparkSession, events: Events, folder: Path) -> None:
+    """One Parquet file without rows, so that a dataset without events (the writer writes no
+    file for an empty partition) still has its schema for every reader."""
+    scratch = folder.parent / f"_empty_{folder.name}"
+    spark.createDataFrame([], events.schema()).coalesce(1).write.mode("overwrite").parquet(
+        str(scratch)
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    for part in scratch.glob("part-*.parquet"):
+        part.rename(folder / part.name)
+    shutil.rmtree(scratch)
+
+
+def read_events(spark: SparkSession, events: Events, folder: Path) -> DataFrame:
+    """Events written by `write_events`, with their schema (never inferred)."""
+    return spark.read.schema(events.schema()).parquet(str(folder))
 
 
 def explode_procedures(part_b: DataFrame, year: int, folder: Path) -> DataFrame:
     """Procedure events (contract section 3) of `part_b`, written to `folder` and read back."""
     write_events(part_b, PROCEDURES, year, folder, 1)
-    return part_b.sparkSession.read.parquet(str(folder))
+    return read_events(part_b.sparkSession, PROCEDURES, folder)
 
 
 def explode_prescriptions(part_d: DataFrame, year: int, folder: Path) -> DataFrame:
     """Prescription events (claims) of `part_d`, written to `folder` and read back."""
     write_events(part_d, PRESCRIPTIONS, year, folder, 1)
-    return part_d.sparkSession.read.parquet(str(folder))
+    return read_events(part_d.sparkSession, PRESCRIPTIONS, folder)
 
 
 def expected_events(part_b: DataFrame, part_d: DataFrame) -> tuple[int, int]:
@@ -218,57 +243,40 @@ def expected_events(part_b: DataFrame, part_d: DataFrame) -> tuple[int, int]:
     return int(procedures), int(prescriptions)
 
 
-def _write(rows: DataFrame, events: Events, year: int, root: Path, run_id: str, files: int):
-    """Write a year's events to `_tmp_<run>` beside it and swap them in whole."""
-    clean_leftovers(root)
-    built = root / f"_tmp_{run_id}"
-    write_events(rows, events, year, built, files)
-    final = root / f"data_year={year}"
-    publish_directory(built, final)
-    return final
-
-
 def explode(spark: SparkSession, lake: str, year: int, run_id: str) -> dict:
-    clean = Path(lake) / "clean"
-    part_b = spark.read.parquet(str(clean / "part_b" / f"data_year={year}"))
-    part_d = spark.read.parquet(str(clean / "part_d" / f"data_year={year}"))
-    expected_b, expected_d = expected_events(part_b, part_d)
-    rows_b, rows_d = part_b.count(), part_d.count()
-    events = Path(lake) / "events"
-    procedures = _write(
-        part_b,
-        PROCEDURES,
-        year,
-        events / "procedures",
-        run_id,
-        max(1, -(-rows_b // ROWS_PER_FILE)),
-    )
-    prescriptions = _write(
-        part_d,
-        PRESCRIPTIONS,
-        year,
-        events / "prescriptions",
-        run_id,
-        max(1, -(-rows_d // ROWS_PER_FILE)),
-    )
-    written_b = spark.read.parquet(str(procedures)).count()
-    written_d = spark.read.parquet(str(prescriptions)).count()
-    report = read_reconciliation(lake, run_id)
-    for dataset, written, expected in (
-        ("part_b", written_b, expected_b),
-        ("part_d", written_d, expected_d),
-    ):
-        report.setdefault(dataset, {}).update(
-            {"events_written": written, "events_expected": expected}
-        )
-    write_reconciliation(lake, run_id, report)
-    for dataset in ("part_b", "part_d"):
-        entry = report[dataset]
-        if entry["events_written"] != entry["events_expected"]:
-            raise RuntimeError(
-                f"{dataset}: wrote {entry['events_written']} events, expected "
-                f"{entry['events_expected']}"
+    """Write the year's procedure and prescription events into a new release folder, check
+    that each dataset has exactly the events its rows call for, and publish both together.
+    A count that differs is a fault (of the writer), never bad input: RuntimeError, and the
+    published release stays as it was."""
+    part_b = read_clean(spark, lake, "part_b", year)
+    part_d = read_clean(spark, lake, "part_d", year)
+    expected = dict(zip(("part_b", "part_d"), expected_events(part_b, part_d), strict=True))
+    built = event_lake.new_release(lake, year, run_id)
+    try:
+        written = {}
+        for dataset, rows, events, kind in (
+            ("part_b", part_b, PROCEDURES, "procedures"),
+            ("part_d", part_d, PRESCRIPTIONS, "prescriptions"),
+        ):
+            files = max(1, -(-rows.count() // ROWS_PER_FILE))
+            write_events(rows, events, year, built / kind, files)
+            written[dataset] = read_events(spark, events, built / kind).count()
+        report = read_reconciliation(lake, run_id)
+        for dataset in ("part_b", "part_d"):
+            report.setdefault(dataset, {}).update(
+                {"events_written": written[dataset], "events_expected": expected[dataset]}
             )
+        write_reconciliation(lake, run_id, report)
+        for dataset in ("part_b", "part_d"):
+            if written[dataset] != expected[dataset]:
+                raise RuntimeError(
+                    f"{dataset}: wrote {written[dataset]} events, expected {expected[dataset]}; "
+                    f"the year's published events are unchanged"
+                )
+    except BaseException:
+        shutil.rmtree(built, ignore_errors=True)
+        raise
+    event_lake.publish_release(lake, year, built)
     return report
 
 

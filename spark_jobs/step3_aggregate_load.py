@@ -12,7 +12,9 @@ lake, not from the CMS rows. Every landing table is loaded with COPY into an unl
 rows as CSV through its own connection); then one transaction replaces the data year in
 `landing`, and records the run's reconciliation and quarantine rows in `ops`. Readers see the
 previous year or the new one, never a part. Staging tables are dropped after, and those of dead
-runs at the next start.
+runs (whose advisory lock is free) at the next start; a live run's are never touched. Before
+its landing publish a run takes the marts lock (medidash/orchestration/marts_lock.py), waiting
+while a run of another year builds the marts.
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ from __future__ import annotations
 import re
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
+from medidash.orchestration import marts_lock
 from medidash.warehouse.schema import LANDING_TABLES, PROCEDURE_MONEY, ensure_schema
-from spark_jobs.jobs import main_guard, parser, read_reconciliation, run_folder
+from spark_jobs import event_lake
+from spark_jobs.jobs import main_guard, parser, read_clean, read_reconciliation, run_folder
 from spark_jobs.session import build_session
 
 LANDING_COLUMNS = {  # column names in DDL order; commas inside numeric(p, s) are not separators
@@ -149,25 +152,33 @@ def mips_scores(mips: DataFrame, year: int) -> DataFrame:
 
 
 def landing_frames(spark: SparkSession, lake: str, year: int) -> dict[str, DataFrame]:
-    root = Path(lake)
+    """Every landing table's rows of the year. The events are read from one release of the
+    year (its pointer resolved once, so procedures and prescriptions never come from two
+    releases); an optional dataset absent from the release gives no rows."""
+    from spark_jobs.step2_explode import PRESCRIPTIONS, PROCEDURES, read_events
 
-    def read(kind: str, name: str) -> DataFrame:
-        return spark.read.parquet(str(root / kind / name / f"data_year={year}"))
+    event_lake.link_datasets(lake, year)  # a crash right after a first publish: finish it
+    release = event_lake.current_release(lake, year)
+    if release is None:
+        raise RuntimeError(f"no events of {year} in {lake}: the explode step has not run")
 
-    part_b = read("clean", "part_b")
-    clinicians = read("clean", "clinicians")
-    procedures = read("events", "procedures").withColumn("data_year", F.lit(year))
-    prescriptions = read("events", "prescriptions").withColumn("data_year", F.lit(year))
+    def clean(dataset: str) -> DataFrame:
+        return read_clean(spark, lake, dataset, year)
+
+    part_b = clean("part_b")
+    clinicians = clean("clinicians")
+    procedures = read_events(spark, PROCEDURES, release / "procedures")
+    prescriptions = read_events(spark, PRESCRIPTIONS, release / "prescriptions")
     return {
-        "procedure_events": procedure_totals(procedures),
-        "prescription_events": prescription_totals(prescriptions),
+        "procedure_events": procedure_totals(procedures.withColumn("data_year", F.lit(year))),
+        "prescription_events": prescription_totals(
+            prescriptions.withColumn("data_year", F.lit(year))
+        ),
         "hcpcs_codes": hcpcs_codes(part_b, year),
         "provider_locations": provider_locations(part_b, year),
         "clinician_rows": clinician_rows(clinicians, year),
-        "hospital_affiliations": hospital_affiliations(
-            read("clean", "affiliations"), clinicians, year
-        ),
-        "mips_scores": mips_scores(read("clean", "mips"), year),
+        "hospital_affiliations": hospital_affiliations(clean("affiliations"), clinicians, year),
+        "mips_scores": mips_scores(clean("mips"), year),
     }
 
 
@@ -206,11 +217,36 @@ def stage(frame: DataFrame, url: str, staging_table: str, columns: list[str]) ->
     return int(loaded.agg(F.sum("rows")).first()[0] or 0)
 
 
-def drop_staging(conn, keep_run: str | None = None) -> None:
+STAGING_LEASES = "medidash staging"  # advisory lock namespace: one lock per loading run
+
+
+def _lease_key(suffix: str) -> tuple[str, str]:
+    return STAGING_LEASES, suffix
+
+
+def drop_dead_staging(conn, own: str) -> None:
+    """Drop the run's own staging tables (a previous attempt's) and those of dead runs.
+
+    A loading run holds an advisory lock named by its suffix on its connection for as long as
+    it loads; a run whose lock can be taken is gone (killed, or its database connection lost),
+    and only then are its tables dropped. A live run of another year is never touched."""
     tables = conn.execute("select tablename from pg_tables where schemaname = 'staging'").fetchall()
+    by_run: dict[str, list[str]] = {}
     for (name,) in tables:
-        if keep_run is None or not name.endswith(f"__{keep_run}"):
+        by_run.setdefault(name.rsplit("__", 1)[-1], []).append(name)
+    for suffix, names in sorted(by_run.items()):
+        if suffix != own:
+            free = conn.execute(
+                "select pg_try_advisory_lock(hashtext(%s), hashtext(%s))", _lease_key(suffix)
+            ).fetchone()[0]
+            if not free:
+                continue
+        for name in names:
             conn.execute(f'drop table if exists staging."{name}"')
+        if suffix != own:
+            conn.execute(
+                "select pg_advisory_unlock(hashtext(%s), hashtext(%s))", _lease_key(suffix)
+            )
 
 
 def load(spark: SparkSession, lake: str, year: int, run_id: str, url: str) -> dict[str, int]:
@@ -219,33 +255,37 @@ def load(spark: SparkSession, lake: str, year: int, run_id: str, url: str) -> di
     ensure_schema(url)
     suffix = "".join(ch if ch.isalnum() else "_" for ch in run_id.lower())[:40]
     loaded_at = datetime.now(UTC)
-    with psycopg.connect(url, autocommit=True) as conn:
-        drop_staging(conn)  # what dead runs left
+    # held open for the whole load: its advisory lock tells other runs this one is alive
+    with psycopg.connect(url, autocommit=True) as lease:
+        lease.execute("select pg_advisory_lock(hashtext(%s), hashtext(%s))", _lease_key(suffix))
+        drop_dead_staging(lease, suffix)
         for table in LANDING_TABLES:
-            conn.execute(
+            lease.execute(
                 f"create unlogged table staging.{table}__{suffix} "
                 f"(like landing.{table} including defaults)"
             )
-            conn.execute(
+            lease.execute(
                 f"alter table staging.{table}__{suffix} alter column loaded_at "
                 f"set default '{loaded_at.isoformat()}'"
             )
-        conn.execute(f"create unlogged table staging.quarantine__{suffix} (like ops.quarantine)")
-    try:
-        counts = {}
-        for table, frame in landing_frames(spark, lake, year).items():
-            columns = [c for c in LANDING_COLUMNS[table] if c != "loaded_at"]
-            counts[table] = stage(frame, url, f"{table}__{suffix}", columns)
-        quarantine = spark.read.parquet(str(run_folder(lake, run_id) / "quarantine"))
-        counts["quarantine"] = stage(quarantine, url, f"quarantine__{suffix}", QUARANTINE_COLUMNS)
-        publish(url, year, run_id, suffix, read_reconciliation(lake, run_id))
-        return counts
-    finally:
+        lease.execute(f"create unlogged table staging.quarantine__{suffix} (like ops.quarantine)")
         try:
-            with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-                drop_staging(conn)
-        except psycopg.OperationalError:
-            pass  # the database is gone; the next run drops the leftovers
+            counts = {}
+            for table, frame in landing_frames(spark, lake, year).items():
+                columns = [c for c in LANDING_COLUMNS[table] if c != "loaded_at"]
+                counts[table] = stage(frame, url, f"{table}__{suffix}", columns)
+            quarantine = spark.read.parquet(str(run_folder(lake, run_id) / "quarantine"))
+            counts["quarantine"] = stage(
+                quarantine, url, f"quarantine__{suffix}", QUARANTINE_COLUMNS
+            )
+            marts_lock.acquire(url, run_id, year, say=lambda line: print(line, flush=True))
+            publish(url, year, run_id, suffix, read_reconciliation(lake, run_id))
+            return counts
+        finally:
+            try:
+                drop_dead_staging(lease, suffix)
+            except psycopg.Error:
+                pass  # the database is gone; the next run drops the leftovers
 
 
 def publish(url: str, year: int, run_id: str, suffix: str, report: dict) -> None:
@@ -269,11 +309,12 @@ def publish(url: str, year: int, run_id: str, suffix: str, report: dict) -> None
                 (
                     run_id,
                     dataset,
-                    entry["input_rows"],
-                    entry["valid_rows"],
-                    entry["duplicate_rows"],
-                    entry["filtered_rows"],
-                    entry["quarantined_rows"],
+                    # a dataset absent from the release has only its (zero) event counts
+                    entry.get("input_rows", 0),
+                    entry.get("valid_rows", 0),
+                    entry.get("duplicate_rows", 0),
+                    entry.get("filtered_rows", 0),
+                    entry.get("quarantined_rows", 0),
                     entry.get("events_written"),
                     entry.get("events_expected"),
                 ),

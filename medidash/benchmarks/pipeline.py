@@ -48,7 +48,13 @@ class PeakMemory:
 
 
 def _folder_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*.parquet"))
+    # a year's events are reached through a symbolic link (spark_jobs/event_lake.py)
+    return sum(
+        (Path(top) / name).stat().st_size
+        for top, _, names in os.walk(folder, followlinks=True)
+        for name in names
+        if name.endswith(".parquet")
+    )
 
 
 def _row_copy_explode(sample, out: Path) -> int:

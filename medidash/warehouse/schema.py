@@ -76,6 +76,12 @@ create table if not exists ops.quarantine (
     raw_record text
 );
 create index if not exists quarantine_run_idx on ops.quarantine (run_id, dataset);
+-- the run building the marts (medidash/orchestration/marts_lock.py); at most one row
+create table if not exists ops.marts_lock (
+    run_id text primary key,
+    data_year integer not null,
+    acquired_at timestamptz not null default now()
+);
 """
 
 

@@ -172,16 +172,28 @@ AFFILIATIONS = [
 ]
 
 
+FILES = {  # dataset: (file name, layout, rows)
+    "part_b": ("partb.csv", "part_b_current_no_gndr", PART_B),
+    "clinicians": ("dac.csv", "clinicians_current", CLINICIANS),
+    "part_d": ("partd.csv", "part_d_current", PART_D),
+    "mips": ("mips.csv", "mips_py2021", MIPS),
+    "affiliations": ("affiliations.csv", "affiliations_current", AFFILIATIONS),
+}
+
+
+def write_release(folder, without=()):
+    """The hand-made release in `folder`, without the files of the datasets in `without`."""
+    folder.mkdir(parents=True)
+    for dataset, (name, layout_name, rows) in FILES.items():
+        if dataset not in without:
+            write(folder / name, layout_name, rows)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def marts(tmp_path_factory):
     root = tmp_path_factory.mktemp("hand")
-    release = root / "release"
-    release.mkdir()
-    write(release / "partb.csv", "part_b_current_no_gndr", PART_B)
-    write(release / "dac.csv", "clinicians_current", CLINICIANS)
-    write(release / "partd.csv", "part_d_current", PART_D)
-    write(release / "mips.csv", "mips_py2021", MIPS)
-    write(release / "affiliations.csv", "affiliations_current", AFFILIATIONS)
+    release = write_release(root / "release")
     server = EmbeddedServer(root / "pg")
     wh = server.start()
     try:
