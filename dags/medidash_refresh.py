@@ -39,7 +39,9 @@ Why re-runs are safe
     swaps it in, the load publishes landing rows in one transaction, dbt builds the marts in
     `marts_build` and moves all six into `marts` in one transaction. A retried task repeats its
     work with the same run id and leaves no duplicate; a second run of the same year at the
-    same time is refused by `register_run`.
+    same time is refused by `register_run`. A run of another year runs beside it and, from its
+    landing publish on, waits for the first to finish with the marts (the marts lock); the
+    `end_run` teardown removes the run's work folder however the run ended.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from airflow.sdk import Asset, Param, chain, dag, get_current_context, task
+from airflow.sdk import Asset, Param, chain, dag, get_current_context, task, teardown
 from cosmos import (
     DbtTaskGroup,
     ExecutionConfig,
@@ -236,6 +238,16 @@ def medidash_refresh():
 
         tasks.finish_run(release["run_id"], "success")
 
+    @teardown
+    def end_run(release: dict) -> None:
+        """Last, whether the run succeeded or failed (a teardown does not decide the run's
+        state): its work folder is removed and the marts lock given up."""
+        from medidash.orchestration import marts_lock, tasks
+        from spark_jobs.jobs import remove_work
+
+        remove_work(release["lake"], release["run_id"])
+        marts_lock.release(tasks.warehouse_url(), release["run_id"])
+
     release = resolve_release()
     changed = release_changed(release)
     folder = land_raw_files(release)
@@ -286,7 +298,7 @@ def medidash_refresh():
 
     chain(changed, folder, checked, registered, ingest, explode, load, dbt, marts, docs)
     chain(code, ingest)
-    chain(docs, publish_run(release))
+    chain(docs, publish_run(release), end_run(release))
 
 
 medidash_refresh_dag = medidash_refresh()

@@ -65,6 +65,7 @@ PARSE_CHECK = textwrap.dedent(
                 "timeout": t.execution_timeout.total_seconds() if t.execution_timeout else None,
                 "backoff": t.retry_exponential_backoff,
                 "type": type(t).__name__,
+                "is_teardown": t.is_teardown,
             }
             for t in dag.tasks
         },
@@ -131,6 +132,7 @@ def test_task_graph(parsed):
     tasks = parsed["tasks"]
     down = {t: v["downstream"] for t, v in tasks.items()}
     assert down["resolve_release"] == [
+        "end_run",
         "land_raw_files",
         "publish_run",
         "register_run",
@@ -171,7 +173,11 @@ def test_task_graph(parsed):
     assert len([k for k, v in down.items() if cross in v]) > 1
     assert down["publish_marts"] == ["dbt_docs"]
     assert down["dbt_docs"] == ["publish_run"]
-    assert down["publish_run"] == []
+    assert down["publish_run"] == ["end_run"]
+    # the work folder goes and the marts lock is given up however the run ends; a teardown
+    # does not decide the run's state
+    assert down["end_run"] == []
+    assert tasks["end_run"]["is_teardown"]
 
 
 def test_parse_guard_really_blocks_network():
