@@ -62,6 +62,7 @@ def env(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # four whole-DAG runs, two at a time, after two alone
 def test_two_years_at_once_both_succeed_unmixed(env):
     wh, lake, runs, alone = env
     stop = threading.Event()
