@@ -44,21 +44,23 @@ def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("concurrent-years")
     server = EmbeddedServer(root / "pg")
     wh = server.start()
-    lake = root / "lake"
-    runs = {}
-    for index, year in enumerate(YEARS):
-        release = h.generate(root / f"release-{year}", year, scale=0.0005, seed=20 + index)
-        args = ("--input", str(release), "--year", str(year), "--database-url", wh.url,
-                "--lake", str(lake), "--spark-master", "local[1]")  # fmt: skip
-        home = root / f"home-{year}"
-        code, output, _ = medidash_run(home, *args)  # alone: the reference of its year
-        assert code == 0, output[-6000:]
-        runs[year] = (home, args)
-    alone = {year: year_marts(wh.url, year) for year in YEARS}
-    for year in YEARS:
-        assert all(n > 0 for n, _ in alone[year].values()), alone[year]
-    yield wh, lake, runs, alone
-    server.stop()
+    try:
+        lake = root / "lake"
+        runs = {}
+        for index, year in enumerate(YEARS):
+            release = h.generate(root / f"release-{year}", year, scale=0.0005, seed=20 + index)
+            args = ("--input", str(release), "--year", str(year), "--database-url", wh.url,
+                    "--lake", str(lake), "--spark-master", "local[1]")  # fmt: skip
+            home = root / f"home-{year}"
+            code, output, _ = medidash_run(home, *args)  # alone: the reference of its year
+            assert code == 0, output[-6000:]
+            runs[year] = (home, args)
+        alone = {year: year_marts(wh.url, year) for year in YEARS}
+        for year in YEARS:
+            assert all(n > 0 for n, _ in alone[year].values()), alone[year]
+        yield wh, lake, runs, alone
+    finally:
+        server.stop()
 
 
 @pytest.mark.slow
