@@ -15,9 +15,8 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from importlib.metadata import version
 from pathlib import Path
-
-import pyspark
 
 SOURCES = Path(__file__).parent / "java"
 
@@ -27,7 +26,9 @@ def _sources() -> list[Path]:
 
 
 def jar_path() -> Path:
-    digest = hashlib.sha256(pyspark.__version__.encode())
+    # the installed distribution's version, not pyspark.__version__: naming the jar must not
+    # import pyspark (the DAG names it at parse time, and DAG parsing never imports pyspark)
+    digest = hashlib.sha256(version("pyspark").encode())
     for source in _sources():
         digest.update(source.relative_to(SOURCES).as_posix().encode())
         digest.update(source.read_bytes())
@@ -47,6 +48,8 @@ def jar() -> Path:
             "JDK 17 (Debian: apt-get install openjdk-17-jdk-headless)"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
+    import pyspark
+
     classpath = str(Path(pyspark.__file__).parent / "jars" / "*")
     with tempfile.TemporaryDirectory(dir=target.parent) as work:
         classes = Path(work) / "classes"

@@ -11,7 +11,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from medidash.orchestration.constants import MARTS
+from medidash.contract import MARTS
 
 MEASURES = {
     "procedure_events": "Procedure events",

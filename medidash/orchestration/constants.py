@@ -1,25 +1,23 @@
-"""Names the DAG, the runners and the deployment share: connection ids, assets, paths."""
+"""Names the DAG, the runners and the deployment share: connection ids, assets, paths.
+
+Importing this module imports no pyspark (the DAG imports it at parse time): the event
+writer's jar is named only when spark_jars() is called. The names every layer shares (the
+marts, schemas, run ids) are in the leaf module `medidash.contract`.
+"""
 
 from __future__ import annotations
 
 import os
 
 from medidash import settings
-from spark_jobs import JVM_OPTIONS, jvm
+from medidash.contract import MARTS  # noqa: F401 - re-exported for the DAG and the runners
+from spark_jobs import JVM_OPTIONS
 
 DAG_ID = "medidash_refresh"
 SPARK_CONN_ID = "spark_default"
 WAREHOUSE_CONN_ID = "medidash_warehouse"
 S3_CONN_ID = "medidash_s3"
 
-MARTS = (
-    "procedure_counts",
-    "prescription_counts",
-    "specialty_counts",
-    "medical_school_counts",
-    "hospital_affiliations",
-    "geo_summary",
-)
 
 # postgres://host:port/database/schema/table, the form the postgres provider validates
 ASSET_URI_PREFIX = "postgres://medidash-warehouse:5432/medidash/marts/"
@@ -37,6 +35,8 @@ def retry_delay_seconds() -> int:
 
 def spark_jars() -> str:
     """The jar of MediDash's JVM code for spark-submit's --jars (built by `package_code`)."""
+    from spark_jobs import jvm
+
     return str(jvm.jar_path())
 
 

@@ -8,25 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 from medidash import settings
+from medidash.contract import safe_run_id  # the run-id rule's home is the leaf module
 from medidash.errors import scrub_secrets
 from medidash.orchestration import constants as c
 from medidash.orchestration.outcome import RunRefused, failure_kind, one_line
 
 log = logging.getLogger(__name__)
 STALE_RUN = timedelta(hours=12)
-
-
-def safe_run_id(airflow_run_id: str) -> str:
-    """A run id usable in paths and table names, derived from Airflow's run id."""
-    slug = re.sub(r"[^a-z0-9]+", "_", airflow_run_id.lower()).strip("_")
-    return f"{slug[:40]}_{hashlib.sha1(airflow_run_id.encode()).hexdigest()[:8]}"
 
 
 def warehouse_url() -> str:

@@ -1,0 +1,39 @@
+"""The names every layer shares (Spark jobs, DAG, dbt wiring, warehouse, dashboard, tests):
+the contract's marts, the warehouse's schemas, and the rule that turns an Airflow run id into
+MediDash's.
+
+A leaf module: it imports only the standard library, so any image may import it (the
+dashboard's has no pyspark, Airflow or dbt; the Spark image has no Airflow). The CMS datasets
+and their layouts live in `medidash.cms_layouts`, which is a leaf too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+# the six marts of contract section 4, in schema `marts` (in name order, the order the publish
+# locks them in: medidash.dashboard.queries sorts them the same way)
+MARTS = (
+    "procedure_counts",
+    "prescription_counts",
+    "specialty_counts",
+    "medical_school_counts",
+    "hospital_affiliations",
+    "geo_summary",
+)
+
+# the warehouse's schemas: what step 3 loads, what dbt builds the marts in before the publish
+# swaps them into `marts`, and the run records (contract section 5)
+LANDING_SCHEMA = "landing"
+STAGING_SCHEMA = "staging"
+MARTS_SCHEMA = "marts"
+MARTS_BUILD_SCHEMA = "marts_build"
+OPS_SCHEMA = "ops"
+
+
+def safe_run_id(airflow_run_id: str) -> str:
+    """A run id usable in paths and table names, derived from Airflow's run id: its lower-case
+    letters and digits (40 at most) and 8 hex digits of its SHA-1, so two runs never collide."""
+    slug = re.sub(r"[^a-z0-9]+", "_", airflow_run_id.lower()).strip("_")
+    return f"{slug[:40]}_{hashlib.sha1(airflow_run_id.encode()).hexdigest()[:8]}"
