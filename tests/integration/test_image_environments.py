@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,46 @@ def test_airflow_image_components_and_dag_import(tmp_path):
     assert run(python, "-c", COMPONENTS_HELP).splitlines()[-1] == "ok"
     # Airflow logs the parse on stdout: the check's own line is the last
     assert run(python, "-c", DAG_IMPORT, str(opt / "dags")).splitlines()[-1].startswith("ok")
+
+
+@pytest.mark.slow
+def test_spark_image_runs_the_ingest_job(tmp_path):
+    # docker/spark/Dockerfile: pip install -r requirements.txt, no package copy; the driver ships
+    # the jobs' code as --py-files and the event writer as --jars (package_code does both)
+    venv = build_env(tmp_path, "spark", [])
+    release = tmp_path / "release"
+    subprocess.run(
+        [sys.executable, "-m", "medidash.cli", "generate", "--out", str(release)]
+        + ["--year", "2023", "--scale", "0.0005"],
+        check=True,
+        capture_output=True,
+    )
+    code = tmp_path / "code.zip"
+    with zipfile.ZipFile(code, "w") as archive:
+        for package in ("medidash", "spark_jobs"):
+            for path in (SOURCE / package).rglob("*.py"):
+                archive.write(path, path.relative_to(SOURCE).as_posix())
+    from spark_jobs import jvm
+
+    python = str(venv / "bin/python")
+    env = clean_env(venv, tmp_path, PYSPARK_PYTHON=python, PYSPARK_DRIVER_PYTHON=python)
+    env["SPARK_HOME"] = subprocess.run(
+        [python, "-c", "import pyspark, os; print(os.path.dirname(pyspark.__file__))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    lake = tmp_path / "lake"
+    result = subprocess.run(
+        [str(venv / "bin/spark-submit"), "--master", "local[1]", "--py-files", str(code)]
+        + ["--jars", str(jvm.jar()), "--conf", "spark.ui.enabled=false"]
+        + [str(SOURCE / "spark_jobs/step1_ingest.py"), "--year", "2023", "--lake", str(lake)]
+        + ["--run-id", "image_test", "--input", str(release)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert any(lake.rglob("*.parquet")), sorted(str(p) for p in lake.rglob("*"))[:20]
