@@ -2,8 +2,9 @@
 
 - a task that fails on its first attempt (the database is down when the load starts) is
   retried by Airflow and the run still yields exactly the marts of a clean run;
-- two runs of the same year started at once: one is refused, never a mix; a third started from
-  the same home is refused at once by the home's lock.
+- two runs of the same year started at once: one is refused (exit status 3, its register_run
+  failed on its first attempt), never a mix; a third started from the same home is refused at
+  once by the home's lock.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from medidash.errors import EXIT_REFUSED
 from medidash.settings import PROJECT_ROOT
 from medidash.warehouse import EmbeddedServer
 from tests.e2e.test_medidash_run import SMALL, medidash_run
@@ -130,7 +132,7 @@ def test_two_runs_of_the_same_year_at_once_one_is_refused(env):
         time.sleep(2)
         # the same home again: its lock refuses at once
         third, third_log = start_run(homes["a"], {}, *env["args"], "--force")
-        assert third.wait(timeout=120) == 3, third_log.read_text()[-3000:]
+        assert third.wait(timeout=120) == EXIT_REFUSED, third_log.read_text()[-3000:]
         assert "in progress here" in third_log.read_text()
         codes = (first.wait(timeout=900), second.wait(timeout=900))
     finally:
@@ -138,9 +140,11 @@ def test_two_runs_of_the_same_year_at_once_one_is_refused(env):
             if proc.poll() is None:
                 h.kill_tree(proc)
     outputs = (first_log.read_text(), second_log.read_text())
-    assert sorted(code == 0 for code in codes) == [False, True], outputs
-    refused = outputs[codes.index(next(c for c in codes if c != 0))]
+    assert sorted(codes) == [0, EXIT_REFUSED], outputs
+    refused = outputs[codes.index(EXIT_REFUSED)]
     assert REFUSED in refused, refused[-6000:]
+    refused_home = (homes["a"], homes["b"])[codes.index(EXIT_REFUSED)]
+    assert task_states(refused_home, "register_run")[-1] == ("failed", 1)
     assert successful_runs(url) == runs_before + 1
     assert h.landing_snapshot(url) == env["clean"]["landing"]
     assert h.marts_snapshot(url) == env["clean"]["marts"]
