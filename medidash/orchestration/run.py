@@ -209,8 +209,9 @@ def _run_dag(console, source, year, database_url, lake, spark_master, force):
 
 
 def _mask_credentials(database_url: str) -> None:
-    """Register the warehouse password and URL with Airflow's secret masker in this process,
-    where `dag.test()` runs the tasks and prints their logs."""
+    """Register every credential the run is given (the warehouse password and URL, the S3
+    secret key) with Airflow's secret masker in this process, where `dag.test()` runs the
+    tasks and prints their logs."""
     from airflow.sdk.log import mask_secret
 
     password = urlsplit(database_url).password
@@ -218,6 +219,7 @@ def _mask_credentials(database_url: str) -> None:
         mask_secret(password)
         mask_secret(unquote(password))
         mask_secret(database_url)
+    mask_secret(os.environ.get("MEDIDASH_S3_SECRET_KEY", ""))
 
 
 def _abandon_dead_runs(database_url: str, airflow_db: Path, year: int) -> None:
