@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from medidash.errors import BadInput
+
 DATASETS = ("part_b", "clinicians", "affiliations", "part_d", "mips")
 
 _STRIP = " \t\r\n\ufeff\u00a0"
@@ -77,17 +79,18 @@ class Layout:
         )
 
 
-class UnknownLayoutError(ValueError):
-    """A file header that matches no CMS layout."""
+class UnknownLayoutError(BadInput):
+    """A file header that matches no CMS layout (a data error: the run stops at once)."""
 
     def __init__(self, source: str, closest: Layout, missing: list[str]) -> None:
         self.source = source
         self.closest = closest
         self.missing = list(missing)
         super().__init__(
-            f"{source}: header matches no CMS layout; closest is {closest.name} "
+            f"header matches no CMS layout; closest is {closest.name} "
             f"({closest.dataset}), which expects {len(closest.required())} columns and is "
-            f"missing {len(self.missing)}: {', '.join(self.missing)}"
+            f"missing {len(self.missing)}: {', '.join(self.missing)}",
+            file=source,
         )
 
 

@@ -3,19 +3,36 @@ typed rows per dataset. DataFrames in, DataFrames out; no I/O, no session, no cl
 
 from __future__ import annotations
 
+import re
+from functools import reduce
+from operator import add
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+# A longer record is garbage and is quarantined unparsed, so it never reaches the CSV parser
+# (which would hold it, and copies of it, in memory); the release reader cuts records there.
+from medidash.release.reader import MAX_RECORD_CHARS
+
 COPYRIGHT_NPI = "0000000001"
 RAW_RECORD_LIMIT = 10_000
-# No CMS record comes near this; a longer "line" is garbage and is quarantined unparsed, so it
-# never reaches the CSV parser (which would hold it, and copies of it, in memory).
-MAX_RECORD_CHARS = 1_000_000
 NUMBER = r"^[0-9]+(\.[0-9]+)?$|^\.[0-9]+$"
+# contract section 2 (v2): counts and amounts above 10^10 and event counts above 10^9 are out
+# of range; every type a checked value is cleaned to holds these exactly
+MAX_VALUE_EXPONENT = 10
+MAX_EVENTS_EXPONENT = 9
 
 # counts and amounts: (canonical name, blank allowed)
 CHECKED_NUMBERS = {
-    "part_b": [("tot_srvcs", False), ("tot_bene_day_srvcs", True), ("tot_benes", True)],
+    "part_b": [
+        ("tot_srvcs", False),
+        ("tot_bene_day_srvcs", True),
+        ("tot_benes", True),
+        ("avg_submitted_charge", True),
+        ("avg_allowed_amount", True),
+        ("avg_payment_amount", True),
+        ("avg_standardized_amount", True),
+    ],
     "part_d": [
         ("tot_clms", False),
         ("tot_day_suply", False),
@@ -23,6 +40,9 @@ CHECKED_NUMBERS = {
         ("tot_benes", True),
     ],
 }
+# a control character (Unicode Cc) other than the line ends a quoted field may hold; tab is
+# one too, except in a tab-delimited file
+CONTROL = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f"
 
 AVERAGE = "decimal(23,12)"
 
@@ -149,32 +169,138 @@ def _blank(col: Column) -> Column:
     return F.coalesce(F.trim(col), F.lit("")) == ""
 
 
-def _not_number(name: str, col: Column, blank_ok: bool) -> Column:
+def _quoted(text: str, value: Column) -> Column:
+    return F.concat(F.lit(text + ": '"), F.coalesce(value, F.lit("")), F.lit("'"))
+
+
+def _integer_part(value: Column) -> Column:
+    """The digits before the point, leading zeros dropped ('' for 0)."""
+    return F.regexp_extract(value, r"^0*([0-9]*)", 1)
+
+
+def above_power_of_ten(value: Column, exponent: int, *, whole: bool = False) -> Column:
+    """True when `value` (a non-negative number's text, NUMBER) is above 10^exponent, decided
+    on its digits, so that no value is too long to compare (a cast would overflow to NULL).
+    With `whole`, only its integer part counts (what a bigint keeps)."""
+    digits = _integer_part(value)
+    bound = "1" + "0" * exponent
+    above = (F.length(digits) > exponent + 1) | (
+        (F.length(digits) == exponent + 1) & (digits > F.lit(bound))
+    )
+    if not whole:
+        above = above | ((digits == F.lit(bound)) & value.rlike(r"\.[0-9]*[1-9]"))
+    # values of at most `exponent` characters are below the bound: most rows stop here
+    return (F.length(value) > exponent) & above
+
+
+def _number_reason(name: str, col: Column, blank_ok: bool) -> Column:
+    """Not a non-negative number, blank (when not allowed), or out of range (above 10^10)."""
     value = F.trim(col)
     bad = ~F.coalesce(value.rlike(NUMBER), F.lit(False))
-    message = F.concat(
-        F.lit(f"{name} is not a non-negative number: '"), F.coalesce(value, F.lit("")), F.lit("'")
-    )
+    message = _quoted(f"{name} is not a non-negative number", value)
+    out_of_range = _quoted(f"{name} is out of range (above 10^{MAX_VALUE_EXPONENT})", value)
+    checked = F.when(bad, message).when(above_power_of_ten(value, MAX_VALUE_EXPONENT), out_of_range)
     if blank_ok:
-        return F.when(~_blank(col) & bad, message)
-    blank_message = F.lit(f"{name} is blank")
-    return F.when(_blank(col), blank_message).when(bad, message)
+        return F.when(~_blank(col), checked)
+    return F.when(_blank(col), F.lit(f"{name} is blank")).otherwise(checked)
 
 
-def classify(parsed: DataFrame, dataset: str, columns: dict[str, str], n_fields: int) -> DataFrame:
+def _event_count_reason(dataset: str, columns: dict[str, str]) -> Column | None:
+    """A row whose event count (contract section 3) would exceed 10^9: Part B's n is
+    Tot_Bene_Day_Srvcs when present and above 0 (its integer part, as cleaned), else
+    ceil(Tot_Srvcs); Part D's is Tot_Clms. Checked on values already known to be numbers."""
+    limit = MAX_EVENTS_EXPONENT
+
+    def reason(name: str) -> Column:
+        return _quoted(
+            f"{name} would make more than 10^{limit} events", F.trim(F.col(columns[name]))
+        )
+
+    if dataset == "part_d" and "tot_clms" in columns:
+        return F.when(
+            above_power_of_ten(F.trim(F.col(columns["tot_clms"])), limit, whole=True),
+            reason("tot_clms"),
+        )
+    if dataset != "part_b" or "tot_srvcs" not in columns:
+        return None
+    services = F.trim(F.col(columns["tot_srvcs"]))
+    by_services = F.when(above_power_of_ten(services, limit), reason("tot_srvcs"))
+    if "tot_bene_day_srvcs" not in columns:
+        return by_services
+    days = F.trim(F.col(columns["tot_bene_day_srvcs"]))
+    present = F.coalesce(days.rlike(NUMBER), F.lit(False)) & (F.length(_integer_part(days)) > 0)
+    return F.when(
+        present, F.when(above_power_of_ten(days, limit, whole=True), reason("tot_bene_day_srvcs"))
+    ).otherwise(by_services)
+
+
+def control_pattern(delimiter: str) -> str:
+    """The control characters a record of a file with this delimiter may not hold."""
+    return "[" + CONTROL + ("" if delimiter == "\t" else "\\t") + "]"
+
+
+def escape_controls(col: Column, pattern: str) -> Column:
+    """The text with each control character written as `\\xNN` (NUL: `\\x00`)."""
+    tokens = F.regexp_extract_all(col, F.lit(f"(?s){pattern}|(?:(?!{pattern}).)+"), 0)
+    return F.array_join(
+        F.transform(
+            tokens,
+            lambda t: F.when(
+                t.rlike(f"^{pattern}$"),
+                F.concat(F.lit("\\x"), F.lower(F.substring(F.hex(F.encode(t, "utf-32")), 7, 2))),
+            ).otherwise(t),
+        ),
+        "",
+    )
+
+
+def _control_reason(header: list[str], pattern: str) -> Column:
+    """The first field holding a control character, named with its (escaped) value."""
+    fields = [
+        F.when(
+            F.col(f"c{i}").rlike(pattern),
+            _quoted(
+                f"{name.strip()} holds a control character",
+                escape_controls(F.col(f"c{i}"), pattern),
+            ),
+        )
+        for i, name in enumerate(header)
+    ]
+    whole = _quoted(
+        "the record holds a control character",
+        escape_controls(F.substring("raw", 1, 200), pattern),
+    )
+    return F.when(F.col("raw").rlike(pattern), F.coalesce(*fields, whole))
+
+
+def classify(
+    parsed: DataFrame,
+    dataset: str,
+    columns: dict[str, str],
+    n_fields: int,
+    *,
+    header: list[str] | None = None,
+    delimiter: str = ",",
+) -> DataFrame:
     """Decide each record's fate: `filtered`, `quarantined` (with a reason), `duplicate` or
-    `valid`, in the contract's order. `columns` maps canonical names to parsed columns (`cN`).
+    `valid`, in the contract's order. `columns` maps canonical names to parsed columns (`cN`);
+    `header` names the parsed columns in reasons (default `cN`), `delimiter` is the file's
+    (a tab is a control character in a comma file).
 
-    Out: the input plus `status` and `reason`.
+    Out: the input plus `status` and `reason`; `raw` has its control characters escaped
+    (`\\x00`), the form ops.quarantine keeps.
     """
     npi = F.trim(F.col(columns["npi"]))
+    pattern = control_pattern(delimiter)
+    header = header or [f"c{i}" for i in range(n_fields)]
     reasons = [
         F.when(
             F.col("n_fields") == -2,
             F.lit(f"record longer than {MAX_RECORD_CHARS:,} characters"),
-        )
-        .when(F.col("n_fields") == -1, F.lit("unbalanced quotes (or a line break inside quotes)"))
-        .when(
+        ),
+        # before any reason quoting a value, so that no reason holds a control character
+        _control_reason(header, pattern),
+        F.when(F.col("n_fields") == -1, F.lit("unbalanced quotes")).when(
             F.col("n_fields") != n_fields,
             F.concat(
                 F.lit(f"wrong number of fields: expected {n_fields}, found "),
@@ -188,7 +314,10 @@ def classify(parsed: DataFrame, dataset: str, columns: dict[str, str], n_fields:
     ]
     for name, blank_ok in CHECKED_NUMBERS.get(dataset, []):
         if name in columns:
-            reasons.append(_not_number(name, F.col(columns[name]), blank_ok))
+            reasons.append(_number_reason(name, F.col(columns[name]), blank_ok))
+    events = _event_count_reason(dataset, columns)
+    if events is not None:
+        reasons.append(events)
     if dataset == "mips" and "final_mips_score" in columns:
         score = F.trim(F.col(columns["final_mips_score"]))
         numeric = F.coalesce(score.rlike(r"^-?[0-9]+(\.[0-9]+)?$"), F.lit(False))
@@ -205,9 +334,16 @@ def classify(parsed: DataFrame, dataset: str, columns: dict[str, str], n_fields:
         .when(F.col("_reason").isNotNull(), F.lit("quarantined"))
         .otherwise(F.lit("valid"))
     )
+    # a quarantined record's raw text is kept with its control characters escaped (cut first:
+    # only RAW_RECORD_LIMIT characters are kept)
+    raw = F.when(
+        F.col("raw").rlike(pattern),
+        escape_controls(F.substring("raw", 1, RAW_RECORD_LIMIT + 1), pattern),
+    ).otherwise(F.col("raw"))
     return (
         with_reason.withColumn("status", status)
         .withColumn("reason", F.when(F.col("status") == "quarantined", F.col("_reason")))
+        .withColumn("raw", raw)
         .drop("_reason")
     )
 
@@ -217,10 +353,11 @@ DUPLICATE_KEY = ["source_file", "_hash", "_hash32", "_length"]
 
 def repeated_records(records: DataFrame) -> DataFrame:
     """Per record that occurs more than once in its file among the `valid` ones: its key and
-    the line number of its first copy. Records are compared by a 96-bit hash of the record and
-    its length (a false match among 40 million records has a chance near 1e-14), so this
-    table is built from small rows, and is small: duplicates are rare. `records` are
-    classified records, or staged ones (which carry the key)."""
+    the line number of its first copy. Records are compared by their parsed fields (contract
+    v2: however they were quoted), through a 96-bit hash of the fields and their length (a
+    false match among 40 million records has a chance near 1e-14), so this table is built
+    from small rows, and is small: duplicates are rare. `records` are classified records, or
+    staged ones (which carry the key)."""
     return (
         with_record_key(records)
         .where(F.col("_hash").isNotNull())
@@ -232,17 +369,21 @@ def repeated_records(records: DataFrame) -> DataFrame:
 
 
 def with_record_key(classified: DataFrame) -> DataFrame:
-    """The `valid` records with their comparison key (hash, second hash, length of the record
-    without trailing spaces); a frame that has it already is returned as it is."""
+    """The `valid` records with their comparison key: two hashes and the total length of their
+    parsed fields (`cN`; an empty field is an empty field, quoted or not); a frame that has it
+    already is returned as it is."""
     if "_hash" in classified.columns:
         return classified
     candidates = F.col("status") == "valid"
-    record = F.rtrim(F.col("raw"))
+    fields = sorted(
+        (c for c in classified.columns if re.fullmatch(r"c[0-9]+", c)), key=lambda c: int(c[1:])
+    )
+    values = [F.coalesce(F.col(c), F.lit("")) for c in fields]
     return classified.select(
         "*",
-        F.when(candidates, F.xxhash64(record)).alias("_hash"),
-        F.when(candidates, F.hash(record)).alias("_hash32"),
-        F.when(candidates, F.length(record)).alias("_length"),
+        F.when(candidates, F.xxhash64(*values)).alias("_hash"),
+        F.when(candidates, F.hash(*values)).alias("_hash32"),
+        F.when(candidates, reduce(add, [F.length(v) for v in values])).alias("_length"),
     )
 
 
@@ -343,13 +484,15 @@ def ccn(col: Column) -> Column:
 
 
 def number(col: Column, type_: str) -> Column:
+    """A checked count or amount, typed: a bigint keeps the integer part (exactly, from the
+    digits), a decimal is parsed at its own scale (one rounding, half up), a double directly.
+    Classification has quarantined every value these types could not hold (out of range)."""
     value = F.trim(col)
-    # a decimal is parsed at its own scale (one rounding, half up), anything else via 6 places
-    exact = type_.startswith("decimal")
-    parsed = F.when(value.rlike(NUMBER), value.cast(type_ if exact else "decimal(38,6)"))
+    valid = value.rlike(NUMBER)
     if type_ == "bigint":
-        return parsed.cast("double").cast("bigint")
-    return parsed.cast(type_)
+        digits = _integer_part(value)
+        return F.when(valid, F.when(digits == "", F.lit(0)).otherwise(digits).cast("bigint"))
+    return F.when(valid, value.cast(type_))
 
 
 def clean_columns(dataset: str, columns: dict[str, str]) -> list[Column]:

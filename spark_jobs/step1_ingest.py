@@ -12,8 +12,11 @@ cleaned and typed. Writes, for the data year:
     <lake>/runs/<run>/quarantine/               (ops.quarantine rows)
     <lake>/runs/<run>/reconciliation.json       (input = valid + duplicate + filtered + quarantined)
 
-Known limit: a record whose quoted field holds a line break is quarantined (with a reason
-saying so) rather than joined across lines; CMS files do not contain such records.
+Records follow RFC 4180 in full: a file with a quoted line break is handed over by the driver
+as one record per JSON line (spark_jobs/ingest_sources.py); every other file is read line by
+line. A required dataset (part_b, clinicians) without a valid row stops the run (BadInput)
+before any clean folder of the year is replaced: every dataset is built first, then all are
+published.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from medidash.cms_layouts import DATASETS, normalize_header
+from medidash.errors import BadInput
+from medidash.release.reader import REQUIRED
 from spark_jobs import ingest_cleaning as cleaning
 from spark_jobs.ingest_sources import SourceFile, prepare
 from spark_jobs.jobs import (
@@ -41,6 +46,17 @@ from spark_jobs.session import build_session
 
 # up to this many repeated records (about 60 bytes each), the table is broadcast to the join
 BROADCAST_REPEATED_ROWS = 1_000_000
+
+
+def source_records(spark: SparkSession, source: SourceFile) -> DataFrame:
+    """The file's records (source_file, line_number, raw), header and blank lines left out."""
+    if source.kind == "records":
+        return (
+            spark.read.schema("line_number bigint, raw string")
+            .json(source.path)
+            .select(F.lit(source.source).alias("source_file"), "line_number", "raw")
+        )
+    return numbered_lines(spark, source.path, source.source)
 
 
 def numbered_lines(spark: SparkSession, path: str, source: str) -> DataFrame:
@@ -79,7 +95,14 @@ def classify_lines(lines: DataFrame, source: SourceFile) -> tuple[DataFrame, dic
         for i, h in enumerate(source.header)
         if normalize_header(h) in rename
     }
-    classified = cleaning.classify(parsed, source.layout.dataset, columns, len(source.header))
+    classified = cleaning.classify(
+        parsed,
+        source.layout.dataset,
+        columns,
+        len(source.header),
+        header=list(source.header),
+        delimiter=source.delimiter,
+    )
     return classified, columns
 
 
@@ -88,9 +111,7 @@ def stage_dataset(spark: SparkSession, dataset: str, files: list[SourceFile], ta
     once to `target` (cleaning.staged)."""
     frames = []
     for source in files:
-        classified, columns = classify_lines(
-            numbered_lines(spark, source.path, source.source), source
-        )
+        classified, columns = classify_lines(source_records(spark, source), source)
         frames.append(cleaning.staged(classified, dataset, columns))
     union(frames).write.mode("overwrite").parquet(str(target))
     return spark.read.parquet(str(target))
@@ -101,6 +122,7 @@ def ingest(spark: SparkSession, release: Path, year: int, lake: str, run_id: str
     sources = prepare(release, run_dir / "work")
     report: dict[str, dict] = {}
     quarantined: list[DataFrame] = []
+    built_folders: list[tuple[Path, Path]] = []
     for dataset in DATASETS:
         target_root = Path(lake) / "clean" / dataset
         clean_leftovers(target_root)
@@ -116,15 +138,27 @@ def ingest(spark: SparkSession, release: Path, year: int, lake: str, run_id: str
             marked = cleaning.mark_duplicates(staged, repeated, broadcast=small)
             status = {r["status"]: r["count"] for r in cleaning.counts(marked).collect()}
             report[dataset] = cleaning.reconciliation(status)
+            if dataset in REQUIRED and not report[dataset]["valid_rows"]:
+                repeated.unpersist()
+                for folder, _ in built_folders:
+                    shutil.rmtree(folder, ignore_errors=True)
+                counts = ", ".join(f"{k}={v}" for k, v in report[dataset].items())
+                raise BadInput(
+                    f"{dataset} has no valid row ({counts}); a required dataset without a "
+                    "valid row would empty the year's marts, nothing was replaced",
+                    file=", ".join(source.source for source in files),
+                )
             quarantined.append(cleaning.quarantine_rows(staged, run_id, dataset))
             names = [name for name, _ in cleaning.CLEAN_COLUMNS[dataset]]
             cleaned = marked.where(F.col("status") == "valid").select(*names)
         else:
             cleaned = empty_clean(spark, dataset, year).drop("data_year")
         cleaned.write.mode("overwrite").parquet(str(built))
-        publish_directory(built, target_root / f"data_year={year}")
+        built_folders.append((built, target_root / f"data_year={year}"))
         if repeated is not None:
             repeated.unpersist()
+    for built, final in built_folders:
+        publish_directory(built, final)
 
     union(quarantined).write.mode("overwrite").parquet(str(run_dir / "quarantine"))
     shutil.rmtree(run_dir / "work" / "staged", ignore_errors=True)

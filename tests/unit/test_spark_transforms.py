@@ -70,7 +70,7 @@ def test_classify_order_and_reasons(spark):
                 (5, "quarantined", "tot_srvcs is not a non-negative number: '-1'"),
                 (6, "duplicate", None),
                 (7, "quarantined", "wrong number of fields: expected 2, found 3"),
-                (8, "quarantined", "unbalanced quotes (or a line break inside quotes)"),
+                (8, "quarantined", "unbalanced quotes"),
             ],
             "line_number bigint, status string, reason string",
         ),

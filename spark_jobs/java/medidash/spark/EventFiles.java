@@ -293,7 +293,8 @@ public final class EventFiles
                 }
                 long share = i < extra[c] ? lo[c] + 1 : lo[c];
                 if (int32[c]) {
-                  writer.write((int) share, 0, maxDefinition[c]);
+                  // a share too large for its column fails the task, never wraps
+                  writer.write(Math.toIntExact(share), 0, maxDefinition[c]);
                 } else {
                   writer.write(share, 0, maxDefinition[c]);
                 }
