@@ -179,7 +179,8 @@ PRESCRIPTIONS = Events(
         ("generic_name", "string", ("copy", "generic_name")),
         ("brand_name", "string", ("copy", "brand_name")),
         ("fill_date", "date", ("date", "start", "n")),
-        ("days_supply", "int", ("share", "days_lo", "days_extra")),
+        # bigint: Tot_Day_Suply (up to 10^10) over one claim does not fit 32 bits
+        ("days_supply", "bigint", ("share", "days_lo", "days_extra")),
         ("drug_cost", "bigint", ("share", "cents_lo", "cents_extra")),
         ("state", "string", ("copy", "state")),
     ),
