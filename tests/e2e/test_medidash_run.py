@@ -65,7 +65,7 @@ def medidash_run_streams(
         env={**os.environ, **SMALL, "MEDIDASH_HOME": str(home), **(env or {})},
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,  # a shared 2-core machine under load took over 15 minutes
     )
     (home / f"run-{int(started)}.out").write_text(result.stdout + result.stderr)
     return result.returncode, result.stdout, result.stderr, time.monotonic() - started
