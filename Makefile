@@ -16,8 +16,8 @@ $(STAMP): requirements.lock pyproject.toml scripts/check_system.sh
 	@bash scripts/check_system.sh runtime
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(BIN)/uv pip sync --python $(BIN)/python --quiet requirements.lock
-	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
+	@$(BIN)/uv pip sync --python $(BIN)/python --quiet requirements.lock
+	@$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
 	@$(BIN)/python -m spark_jobs.jvm >/dev/null  # MediDash's JVM code, built once per version
 	@touch $(STAMP)
 

@@ -3,7 +3,6 @@ that matches its manifest when the files are re-read independently with the csv 
 
 from __future__ import annotations
 
-import argparse
 import collections
 import csv
 import json
@@ -287,13 +286,10 @@ def test_universe_has_territories_and_non_states():
 
 
 def test_cli_run_writes_release(tmp_path, capsys):
-    args = argparse.Namespace(out=str(tmp_path / "rel"), year=2022, scale=SMALL, seed=5,
-                              layout="current")  # fmt: skip
-    assert cli.run(args) == 0
+    assert cli.run(tmp_path / "rel", 2022, SMALL, seed=5, layout="current") == 0
     assert "wrote" in capsys.readouterr().out
     assert "MUP_PHY_R24_P05_V20_D22_Prov_Svc.csv" in _manifest(tmp_path / "rel")["files"]
-    bad = argparse.Namespace(out=str(tmp_path / "x"), year=2022, scale=0, seed=5, layout="current")
-    assert cli.run(bad) == 2
+    assert cli.run(tmp_path / "x", 2022, 0, seed=5, layout="current") == 2
 
 
 @pytest.mark.parametrize("year", [2018, 2019, 2020, 2021])
