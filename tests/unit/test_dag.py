@@ -11,6 +11,7 @@ import textwrap
 import pytest
 
 from medidash import settings
+from medidash.contract import MARTS
 
 PARSE_CHECK = textwrap.dedent(
     """
@@ -150,14 +151,7 @@ def test_task_graph(parsed):
     dbt_tasks = sorted(t for t in tasks if t.startswith("dbt."))
     # every dbt model is a run task; tests follow each model that has any
     models = {t.split(".")[1].removesuffix("_run") for t in dbt_tasks}
-    assert {
-        "procedure_counts",
-        "prescription_counts",
-        "specialty_counts",
-        "medical_school_counts",
-        "hospital_affiliations",
-        "geo_summary",
-    } <= models
+    assert set(MARTS) <= models
     assert "dbt.procedure_counts.test" in tasks
     roots = [
         t for t in dbt_tasks if not any(t in v for k, v in down.items() if k.startswith("dbt."))

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from medidash.contract import MARTS
+
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "warehouse.md"
 MARTS_YML = ROOT / "dbt_project" / "models" / "marts" / "_marts.yml"
@@ -31,17 +33,8 @@ def documented_marts() -> dict[str, tuple[set[str], set[str]]]:
 
 
 def test_the_document_names_every_contract_mart():
-    assert set(documented_marts()) >= {
-        "procedure_counts",
-        "prescription_counts",
-        "specialty_counts",
-        "medical_school_counts",
-        "hospital_affiliations",
-        "geo_summary",
-        "providers",
-        "provider_procedures",
-        "provider_prescriptions",
-    }
+    pending = {"providers", "provider_procedures", "provider_prescriptions"}  # not built yet
+    assert set(documented_marts()) == set(MARTS) | pending
 
 
 def test_every_dbt_mart_has_the_documented_columns():
