@@ -125,7 +125,7 @@ def ingest(spark: SparkSession, release: Path, year: int, lake: str, run_id: str
     built_folders: list[tuple[Path, Path]] = []
     for dataset in DATASETS:
         target_root = Path(lake) / "clean" / dataset
-        clean_leftovers(target_root)
+        clean_leftovers(target_root, owner=run_id)
         built = target_root / f"_tmp_{run_id}"
         files = [source for source in sources if source.layout.dataset == dataset]
         repeated = None
