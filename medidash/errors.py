@@ -59,7 +59,7 @@ class BadInput(ValueError):
         return ": ".join(parts)
 
 
-# scheme://user:password@ → scheme://user:***@; `password=...`-like pairs
+# scheme://user:password@ → scheme://user:***@; `password=...`-like pairs  # pragma: allowlist secret
 _URL_CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s'\"]*):[^@\s'\"]*@", re.I)
 _SECRET_PAIR = re.compile(
     r"(\w*(?:password|passwd|secret|token)\w*[\"']?)(\s*[=:]\s*)('[^']*'|\"[^\"]*\"|\S+)", re.I

@@ -81,32 +81,32 @@ expected as (
     where prescriber_zips.zip5 is not null
     group by landing_prescriptions.data_year
     {%- for amount in money %}
-    union all
-    select
-        data_year,
-        'nation' as geo_level,
-        '{{ amount }}' as measure,
-        sum({{ amount }}) as total
-    from landing_procedures
-    group by data_year
-    union all
-    select
-        data_year,
-        'state' as geo_level,
-        '{{ amount }}' as measure,
-        sum({{ amount }}) as total
-    from landing_procedures
-    where state is not null
-    group by data_year
-    union all
-    select
-        data_year,
-        'zip' as geo_level,
-        '{{ amount }}' as measure,
-        sum({{ amount }}) as total
-    from landing_procedures
-    where zip5 is not null
-    group by data_year
+        union all
+        select
+            data_year,
+            'nation' as geo_level,
+            '{{ amount }}' as measure,
+            sum({{ amount }}) as total
+        from landing_procedures
+        group by data_year
+        union all
+        select
+            data_year,
+            'state' as geo_level,
+            '{{ amount }}' as measure,
+            sum({{ amount }}) as total
+        from landing_procedures
+        where state is not null
+        group by data_year
+        union all
+        select
+            data_year,
+            'zip' as geo_level,
+            '{{ amount }}' as measure,
+            sum({{ amount }}) as total
+        from landing_procedures
+        where zip5 is not null
+        group by data_year
     {%- endfor %}
 ),
 
@@ -138,15 +138,15 @@ actual as (
     where geo_level = 'nation'
     group by data_year, geo_level
     {%- for amount in money %}
-    union all
-    select
-        data_year,
-        geo_level,
-        '{{ amount }}' as measure,
-        sum({{ amount }}) as total
-    from {{ ref('procedure_counts') }}
-    where geo_level in ('nation', 'state', 'zip')
-    group by data_year, geo_level
+        union all
+        select
+            data_year,
+            geo_level,
+            '{{ amount }}' as measure,
+            sum({{ amount }}) as total
+        from {{ ref('procedure_counts') }}
+        where geo_level in ('nation', 'state', 'zip')
+        group by data_year, geo_level
     {%- endfor %}
 )
 

@@ -23,7 +23,7 @@ from medidash.errors import BadInput
 from medidash.orchestration.outcome import BAD_INPUT, FAULT, failure_kind
 from medidash.settings import PROJECT_ROOT
 
-PASSWORD = "s3cr3t-Pa55word-for-the-test"
+PASSWORD = "s3cr3t-Pa55word-for-the-test"  # pragma: allowlist secret
 URL = f"postgresql://medidash_owner:{PASSWORD}@127.0.0.1:9/medidash"
 JOB = textwrap.dedent(
     """
