@@ -445,9 +445,11 @@ def _start(server, launcher: _Launcher, state: dict, paths: dict, parse_dbt) -> 
 
 def _print_summary(state: dict, paths: dict) -> None:
     urls = state.get("urls", {})
-    password = paths["password"].read_text().strip() if paths["password"].exists() else "?"
     print("MediDash stack is up:")
-    print(f"  Airflow      {urls.get('airflow')}  (login {ADMIN_USER} / {password})")
+    # the password stays in its 0600 file: a terminal's output ends up in logs and CI records
+    print(
+        f"  Airflow      {urls.get('airflow')}  (login {ADMIN_USER}, password in {paths['password']})"
+    )
     print(f"  Dashboard    {urls.get('dashboard')}")
     print(f"  Spark        {urls.get('spark_master')}  (UI {urls.get('spark_ui')})")
     print(

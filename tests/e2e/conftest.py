@@ -56,9 +56,10 @@ def stack(tmp_path_factory):
     try:
         assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
         state = json.loads((home / "stack.json").read_text())
-        assert "login admin / " in result.stdout
-        password = (home / "stack" / "airflow-admin-password").read_text().strip()
-        assert password in result.stdout
+        password_file = home / "stack" / "airflow-admin-password"
+        assert f"login admin, password in {password_file}" in result.stdout
+        password = password_file.read_text().strip()
+        assert password not in result.stdout + result.stderr
         assert (home / "stack" / "airflow-admin-password").stat().st_mode & 0o077 == 0
         yield {"home": home, "state": state, "password": password, "up_seconds": seconds}
     finally:
