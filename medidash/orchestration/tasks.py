@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -250,7 +251,7 @@ def package_code() -> str:
     dist.mkdir(parents=True, exist_ok=True)
     target = dist / f"medidash-code-{digest.hexdigest()[:16]}.zip"
     if not target.exists():
-        partial = target.with_suffix(".zip.part")
+        partial = target.with_suffix(f".zip.{os.getpid()}.part")  # two runs may build it at once
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sources:
                 info = zipfile.ZipInfo(str(path.relative_to(root)), date_time=(2020, 1, 1, 0, 0, 0))
