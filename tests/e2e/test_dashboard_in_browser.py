@@ -9,16 +9,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-playwright = pytest.importorskip("playwright.sync_api")
+from tests.e2e.local_stack import CHROMIUM_ARGS
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+playwright = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")

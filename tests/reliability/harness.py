@@ -17,16 +17,9 @@ from pathlib import Path
 import psutil
 import psycopg
 
+from medidash.contract import MARTS
 from medidash.orchestration.dbt_env import dbt_command
 
-MARTS = (
-    "procedure_counts",
-    "prescription_counts",
-    "specialty_counts",
-    "medical_school_counts",
-    "hospital_affiliations",
-    "geo_summary",
-)
 STEPS = {
     1: "spark_jobs.step1_ingest",
     2: "spark_jobs.step2_explode",
