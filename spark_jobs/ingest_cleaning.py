@@ -118,6 +118,11 @@ CLEAN_COLUMNS = {
 }
 
 
+def clean_schema(dataset: str) -> str:
+    """The DDL schema string of a dataset's cleaned rows (CLEAN_COLUMNS), for Spark readers."""
+    return ", ".join(f"{name} {type_}" for name, type_ in CLEAN_COLUMNS[dataset])
+
+
 # -- classification -------------------------------------------------------------------------
 
 

@@ -62,9 +62,9 @@ def read_clean(spark, lake: str, dataset: str, year: int):
     """The cleaned rows of a dataset's year (`<lake>/clean/<dataset>/data_year=YYYY`) with
     their schema (ingest_cleaning.CLEAN_COLUMNS), also when the dataset is absent from the
     release: its folder then holds no file, or does not exist, and the frame is empty."""
-    from spark_jobs.ingest_cleaning import CLEAN_COLUMNS
+    from spark_jobs.ingest_cleaning import clean_schema
 
-    schema = ", ".join(f"{name} {type_}" for name, type_ in CLEAN_COLUMNS[dataset])
+    schema = clean_schema(dataset)
     folder = Path(lake) / "clean" / dataset / f"data_year={year}"
     if not any(folder.glob("*.parquet")):
         return spark.createDataFrame([], schema)

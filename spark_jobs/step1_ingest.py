@@ -167,8 +167,7 @@ def ingest(spark: SparkSession, release: Path, year: int, lake: str, run_id: str
 
 
 def empty_clean(spark: SparkSession, dataset: str, year: int) -> DataFrame:
-    schema = ", ".join(f"{name} {type_}" for name, type_ in cleaning.CLEAN_COLUMNS[dataset])
-    return spark.createDataFrame([], f"data_year int, {schema}")
+    return spark.createDataFrame([], f"data_year int, {cleaning.clean_schema(dataset)}")
 
 
 def union(frames: list[DataFrame]) -> DataFrame:
