@@ -119,8 +119,9 @@ def _spark_task(task_id: str):
         task_id=task_id,
         conn_id=c.SPARK_CONN_ID,
         application=str(c.SPARK_STEPS[task_id]),
-        py_files="{{ ti.xcom_pull(task_ids='package_code') }}",
-        jars=c.spark_jars(),
+        # both built by package_code when the run executes: parsing this file hashes nothing
+        py_files="{{ ti.xcom_pull(task_ids='package_code')['py_files'] }}",
+        jars="{{ ti.xcom_pull(task_ids='package_code')['jars'] }}",
         application_args=args,
         conf=c.spark_conf(),
         # the warehouse reaches the job through its environment, never its command line
@@ -215,10 +216,11 @@ def medidash_refresh():
         return release["run_id"]
 
     @task
-    def package_code() -> str:
+    def package_code() -> dict[str, str]:
+        """The jobs' code archive (--py-files) and the JVM writer's jar (--jars), built now."""
         from medidash.orchestration import tasks
 
-        return tasks.package_code()
+        return {"py_files": tasks.package_code(), "jars": c.spark_jars()}
 
     @task
     def publish_marts() -> None:

@@ -3,6 +3,7 @@ and has the settings and the exact task graph the operations guide promises."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from medidash.contract import MARTS
 
 PARSE_CHECK = textwrap.dedent(
     """
-    import json, socket, sys
+    import hashlib, json, os, socket, sys
 
     def forbidden(*args, **kwargs):
         raise RuntimeError("network use while parsing the DAG")
@@ -23,6 +24,35 @@ PARSE_CHECK = textwrap.dedent(
     socket.socket.connect = forbidden
     socket.create_connection = forbidden
     socket.getaddrinfo = forbidden
+
+    # what the project's own code hashes and which of its files anything reads while parsing
+    # (imports read .py files through the same "open" audit event)
+    ROOT = os.path.dirname(os.path.abspath(sys.argv[1]))
+    OWN = tuple(os.path.join(ROOT, d) + os.sep for d in ("medidash", "spark_jobs", "dags"))
+    hashed, opened = [], set()
+
+    def watched(name):
+        real = getattr(hashlib, name)
+
+        def hash_by(*args, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if caller.startswith(OWN):
+                hashed.append(f"{name} in {os.path.relpath(caller, ROOT)}")
+            return real(*args, **kwargs)
+
+        return hash_by
+
+    for name in ("md5", "sha1", "sha256", "sha512", "blake2b", "new", "file_digest"):
+        setattr(hashlib, name, watched(name))
+
+    def audit(event, args):
+        if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+            path = os.path.abspath(os.fsdecode(args[0]))
+            inside = path.startswith(ROOT + os.sep) and not path.startswith(ROOT + "/.venv/")
+            if inside and not path.endswith((".py", ".pyc")):
+                opened.add(os.path.relpath(path, ROOT))
+
+    sys.addaudithook(audit)
 
     from airflow.dag_processing.dagbag import DagBag
 
@@ -36,6 +66,11 @@ PARSE_CHECK = textwrap.dedent(
     in_process = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
     stored = DagSerialization.from_dict(DagSerialization.to_dict(dag))
     print(json.dumps({
+        "parse": {
+            "hashed": hashed,
+            "opened": sorted(opened),
+            "pyspark": sorted(m for m in sys.modules if m.split(".")[0] == "pyspark"),
+        },
         "serialized_retries": {
             t.task_id: [in_process.task_dict[t.task_id].retries, stored.task_dict[t.task_id].retries]
             for t in dag.tasks
@@ -77,7 +112,6 @@ PARSE_CHECK = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def parsed(tmp_path_factory):
-    import json
     import os
 
     home = tmp_path_factory.mktemp("airflow")
@@ -181,6 +215,7 @@ def test_parse_guard_really_blocks_network():
             sys.executable,
             "-c",
             PARSE_CHECK.split("from airflow")[0] + "socket.create_connection(('127.0.0.1', 9))",
+            str(settings.DAGS_DIR),
         ],
         capture_output=True,
         text=True,
@@ -205,3 +240,34 @@ def test_every_dbt_task_fails_at_once_on_a_failed_test(parsed):
     callbacks = parsed["dbt_callbacks"]
     assert callbacks
     assert set(callbacks.values()) == {"medidash.orchestration.dbt_env.fail_on_failed_tests"}
+
+
+def test_parsing_hashes_no_file_and_imports_no_pyspark(parsed):
+    """DAG files are parsed every few seconds by the dag-processor: pyspark is never imported
+    and the jar of the JVM writer is named (its sources hashed) by the task that builds it,
+    `package_code`, never while parsing. The only project files read are Airflow's config and
+    the dbt project cosmos renders the dbt group from."""
+    parse = parsed["parse"]
+    assert parse["pyspark"] == []
+    assert parse["hashed"] == []
+    read = ("airflow.cfg", "dbt_project/", "medidash.egg-info/", "__editable__.")
+    assert [p for p in parse["opened"] if not p.startswith(read)] == []
+
+
+def test_parse_guard_sees_hashing_and_reading():
+    """The instrumentation above must itself see the project hashing and reading a file."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            PARSE_CHECK.split("from airflow")[0]
+            + "from spark_jobs import jvm\njvm.jar_path()\nprint(json.dumps([hashed, sorted(opened)]))",
+            str(settings.DAGS_DIR),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    hashed, opened = json.loads(result.stdout)
+    assert hashed == ["sha256 in spark_jobs/jvm.py"]
+    assert any(p.startswith("spark_jobs/java/") and p.endswith(".java") for p in opened), opened
