@@ -24,7 +24,7 @@ Connections
     (PostgreSQL), medidash_s3 (S3 or an S3-compatible store, endpoint_url in extra).
 
 Outputs
-    `<lake>/events/{procedures,prescriptions}/data_year=YYYY`, the `landing` tables, the six
+    `<lake>/events/{procedures,prescriptions}/data_year=YYYY`, the `landing` tables, the nine
     `marts` tables (emitted as Assets), `ops.pipeline_runs` / `ops.reconciliation` /
     `ops.quarantine`, and dbt_project/target/static_index.html.
 
@@ -37,7 +37,7 @@ Order of the checks
 Why re-runs are safe
     Every stage replaces exactly its own data year: Spark writes a run-specific location and
     swaps it in, the load publishes landing rows in one transaction, dbt builds the marts in
-    `marts_build` and moves all six into `marts` in one transaction. A retried task repeats its
+    `marts_build` and moves all nine into `marts` in one transaction. A retried task repeats its
     work with the same run id and leaves no duplicate; a second run of the same year at the
     same time is refused by `register_run`. A run of another year runs beside it and, from its
     landing publish on, waits for the first to finish with the marts (the marts lock); the

@@ -97,6 +97,7 @@ CLEAN_COLUMNS = {
     "part_d": [
         ("npi", "string"),
         ("prescriber_last_org_name", "string"),
+        ("prescriber_first_name", "string"),
         ("city", "string"),
         ("state", "string"),
         ("prescriber_type", "string"),

@@ -29,7 +29,7 @@ from pyspark.sql.window import Window
 
 from medidash.orchestration import marts_lock
 from medidash.warehouse.schema import LANDING_TABLES, PROCEDURE_MONEY, ensure_schema
-from spark_jobs import event_lake
+from spark_jobs import event_lake, storage
 from spark_jobs.jobs import main_guard, parser, read_clean, read_reconciliation, run_folder
 from spark_jobs.session import build_session
 
@@ -142,6 +142,69 @@ def hospital_affiliations(affiliations: DataFrame, clinicians: DataFrame, year: 
     )
 
 
+PROVIDER_ROW_KEYS = [
+    "npi",
+    "last_name",
+    "first_name",
+    "provider_type",
+    "entity_type",
+    "state",
+    "zip5",
+]
+
+
+def provider_rows(
+    part_b: DataFrame, part_d: DataFrame, clinicians: DataFrame, year: int
+) -> DataFrame:
+    """landing.provider_rows: one row per dataset × distinct (NPI, last name, first name,
+    provider type, entity type, state, ZIP5) of the cleaned Part B, Part D and clinicians rows,
+    with the number of rows it stands for. dbt picks each NPI's most frequent values from it
+    (contract v2 section 2, provider facts); a column a dataset does not have is NULL."""
+
+    def none() -> F.Column:
+        return F.lit(None).cast("string")
+
+    sources = {
+        "part_b": part_b.select(
+            "npi",
+            F.col("provider_last_org_name").alias("last_name"),
+            F.col("provider_first_name").alias("first_name"),
+            "provider_type",
+            F.col("entity_code").alias("entity_type"),
+            "state",
+            "zip5",
+        ),
+        "part_d": part_d.select(
+            "npi",
+            F.col("prescriber_last_org_name").alias("last_name"),
+            F.col("prescriber_first_name").alias("first_name"),
+            F.col("prescriber_type").alias("provider_type"),
+            none().alias("entity_type"),
+            "state",
+            none().alias("zip5"),
+        ),
+        "clinicians": clinicians.select(
+            "npi",
+            "last_name",
+            "first_name",
+            none().alias("provider_type"),
+            none().alias("entity_type"),
+            none().alias("state"),
+            none().alias("zip5"),
+        ),
+    }
+    counted = [
+        rows.groupBy(*PROVIDER_ROW_KEYS)
+        .agg(F.count(F.lit(1)).alias("row_count"))
+        .withColumn("dataset", F.lit(dataset))
+        for dataset, rows in sources.items()
+    ]
+    union = counted[0]
+    for frame in counted[1:]:
+        union = union.unionByName(frame)
+    return union.select(F.lit(year).alias("data_year"), "dataset", *PROVIDER_ROW_KEYS, "row_count")
+
+
 def mips_scores(mips: DataFrame, year: int) -> DataFrame:
     """The largest numeric final score of each NPI (NULL when it has none)."""
     return (
@@ -158,7 +221,7 @@ def landing_frames(spark: SparkSession, lake: str, year: int) -> dict[str, DataF
     from spark_jobs.step2_explode import PRESCRIPTIONS, PROCEDURES, read_events
 
     event_lake.link_datasets(lake, year)  # a crash right after a first publish: finish it
-    release = event_lake.current_release(lake, year)
+    release = event_lake.current_release_uri(lake, year)
     if release is None:
         raise RuntimeError(f"no events of {year} in {lake}: the explode step has not run")
 
@@ -167,8 +230,8 @@ def landing_frames(spark: SparkSession, lake: str, year: int) -> dict[str, DataF
 
     part_b = clean("part_b")
     clinicians = clean("clinicians")
-    procedures = read_events(spark, PROCEDURES, release / "procedures")
-    prescriptions = read_events(spark, PRESCRIPTIONS, release / "prescriptions")
+    procedures = read_events(spark, PROCEDURES, storage.join(release, "procedures"))
+    prescriptions = read_events(spark, PRESCRIPTIONS, storage.join(release, "prescriptions"))
     return {
         "procedure_events": procedure_totals(procedures.withColumn("data_year", F.lit(year))),
         "prescription_events": prescription_totals(
@@ -178,6 +241,7 @@ def landing_frames(spark: SparkSession, lake: str, year: int) -> dict[str, DataF
         "provider_locations": provider_locations(part_b, year),
         "clinician_rows": clinician_rows(clinicians, year),
         "hospital_affiliations": hospital_affiliations(clean("affiliations"), clinicians, year),
+        "provider_rows": provider_rows(part_b, clean("part_d"), clinicians, year),
         "mips_scores": mips_scores(clean("mips"), year),
     }
 
@@ -274,7 +338,7 @@ def load(spark: SparkSession, lake: str, year: int, run_id: str, url: str) -> di
             for table, frame in landing_frames(spark, lake, year).items():
                 columns = [c for c in LANDING_COLUMNS[table] if c != "loaded_at"]
                 counts[table] = stage(frame, url, f"{table}__{suffix}", columns)
-            quarantine = spark.read.parquet(str(run_folder(lake, run_id) / "quarantine"))
+            quarantine = spark.read.parquet(storage.join(run_folder(lake, run_id), "quarantine"))
             counts["quarantine"] = stage(
                 quarantine, url, f"quarantine__{suffix}", QUARANTINE_COLUMNS
             )

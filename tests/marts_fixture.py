@@ -15,14 +15,15 @@ from medidash.orchestration.dbt_env import dbt_command
 
 LANDING_SQL = """
 insert into landing.procedure_events
- (data_year, npi, state, zip5, hcpcs_code, event_count, service_units, loaded_at) values
- (2023,'1111111111','CA','94110','99213',38,42.5,now()),
- (2023,'1111111111','CA','94110','J1100',18,400,now()),
- (2023,'2222222222','CA','94110','99213',14,14,now()),
- (2023,'2222222222','CA','94110','0002A',30,30,now()),
- (2023,'3333333333','NY','10001','99213',11,11,now()),
- (2023,'3333333333','NY','10001','J1100',12,50,now()),
- (2022,'1111111111','CA','94110','99213',7,7,now());
+ (data_year, npi, state, zip5, hcpcs_code, event_count, service_units, submitted_charge,
+  allowed_amount, paid_amount, standardized_amount, loaded_at) values
+ (2023,'1111111111','CA','94110','99213',38,42.5,5700.00,3800.00,3040.00,2964.00,now()),
+ (2023,'1111111111','CA','94110','J1100',18,400,90.00,36.00,28.80,null,now()),
+ (2023,'2222222222','CA','94110','99213',14,14,2100.00,1400.00,1120.00,1092.00,now()),
+ (2023,'2222222222','CA','94110','0002A',30,30,1200.00,1200.00,1200.00,1170.00,now()),
+ (2023,'3333333333','NY','10001','99213',11,11,1650.00,1100.00,880.00,858.00,now()),
+ (2023,'3333333333','NY','10001','J1100',12,50,25.00,10.00,8.00,null,now()),
+ (2022,'1111111111','CA','94110','99213',7,7,1050.00,700.00,560.00,546.00,now());
 insert into landing.hcpcs_codes values
  (2023,'99213','Office visit 15',false,now()),
  (2023,'J1100','Dexamethasone 1 mg',true,now()),
@@ -59,6 +60,19 @@ insert into landing.hospital_affiliations values
  (2023,'2222222222','050001','Hospital',null,now()),
  (2023,'3333333333','335678','Skilled nursing facility',null,now()),
  (2023,'1111111111','335678','Skilled nursing facility',null,now());
+insert into landing.provider_rows
+ (data_year, dataset, npi, last_name, first_name, provider_type, entity_type, state, zip5,
+  row_count, loaded_at) values
+ (2023,'part_b','1111111111','Garcia','Maria','Internal Medicine','I','CA','94110',2,now()),
+ (2023,'part_b','2222222222','Chen','Wei','Internal Medicine','I','CA','94110',2,now()),
+ (2023,'part_b','3333333333','Okafor','Ngozi','Cardiology','I','NY','10001',2,now()),
+ (2023,'part_d','1111111111','Garcia','Maria','Internal Medicine',null,'CA',null,1,now()),
+ (2023,'part_d','3333333333','Okafor','Ngozi','Cardiology',null,'NY',null,1,now()),
+ (2023,'part_d','4444444444','Walsh','Erin','Nurse Practitioner',null,'MA',null,1,now()),
+ (2023,'part_d','5555555555','Lone Star Pharmacy Group',null,'Pharmacist',null,'TX',null,1,now()),
+ (2023,'clinicians','1111111111','Garcia','Maria',null,null,null,null,2,now()),
+ (2023,'clinicians','4444444444','Walsh','Erin',null,null,null,null,1,now()),
+ (2022,'part_b','1111111111','Garcia','Maria','Internal Medicine','I','CA','94110',1,now());
 insert into landing.mips_scores values
  (2023,'1111111111',90,now()), (2023,'2222222222',null,now()), (2023,'3333333333',70,now());
 insert into ops.pipeline_runs values
@@ -77,6 +91,7 @@ def build(url: str) -> None:
             "clinician_rows",
             "hospital_affiliations",
             "mips_scores",
+            "provider_rows",
         ):
             conn.execute(f"truncate landing.{table}")
         conn.execute("delete from ops.pipeline_runs where run_id = 'fixture'")

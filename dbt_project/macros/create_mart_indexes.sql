@@ -22,3 +22,9 @@
         select 1
     {%- endif -%}
 {%- endmacro %}
+
+{#- Provider search by name prefix: a pattern-ops index on the lower-cased display name
+    (serves `lower(display_name) like 'smi%'` whatever the database's collation). -#}
+{% macro provider_name_index() -%}
+    create index on {{ this }} (lower(display_name) text_pattern_ops, data_year)
+{%- endmacro %}

@@ -1,9 +1,9 @@
 {#- Publishing: the marts are built and tested in `marts_build`, then moved into `marts` in one
     transaction. Inside it each old table is dropped and the new one moved in; readers of
-    `marts` wait on the lock, then resolve the names again, so they see the old set of six
+    `marts` wait on the lock, then resolve the names again, so they see the old set of nine
     tables or the new set, never a mix of two releases, an empty or a missing table. -#}
 
-{#- The six contract marts: every model configured into marts_build. -#}
+{#- The nine contract marts: every model configured into marts_build. -#}
 {% macro mart_names() %}
     {{ return(graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
         | selectattr('config.schema', 'equalto', 'marts_build') | map(attribute='name')

@@ -35,6 +35,11 @@ LANDING_TABLES: dict[str, str] = {
     "hospital_affiliations": """
         data_year integer not null, npi text not null, facility_ccn text not null,
         facility_type text, facility_name text, loaded_at timestamptz not null""",
+    # contract v2 section 2, provider facts: the names, types and places of each NPI's rows
+    "provider_rows": """
+        data_year integer not null, dataset text not null, npi text not null, last_name text,
+        first_name text, provider_type text, entity_type text, state text, zip5 text,
+        row_count bigint not null, loaded_at timestamptz not null""",
     "mips_scores": """
         data_year integer not null, npi text not null, final_mips_score double precision,
         loaded_at timestamptz not null""",

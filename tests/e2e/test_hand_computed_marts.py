@@ -45,9 +45,14 @@ def write(path, layout_name, rows):
             out.writerow(line)
 
 
-def pb(npi, state, zip_, code, desc, drug, pos, benes, srvcs, bene_days, pay=("",) * 4):
-    """A Part B row; `pay`: its average submitted charge, allowed, paid and standardized."""
+def pb(npi, state, zip_, code, desc, drug, pos, benes, srvcs, bene_days, pay=("",) * 4,
+       name=("", ""), entity="I"):  # fmt: skip
+    """A Part B row; `pay`: its average submitted charge, allowed, paid and standardized;
+    `name`: the provider's last (or organisation) and first name."""
     return dict(
+        provider_last_org_name=name[0],
+        provider_first_name=name[1],
+        entity_code=entity,
         avg_submitted_charge=pay[0],
         avg_allowed_amount=pay[1],
         avg_payment_amount=pay[2],
@@ -71,14 +76,15 @@ def pb(npi, state, zip_, code, desc, drug, pos, benes, srvcs, bene_days, pay=(""
 PART_B = [
     # pay: the payment averages (tests at the end); blank is NULL
     pb(A, "CA", "94110", "99213", "Office visit 15", "N", "O", "20", "30", "25",  # 25 events
-       ("100", "75.5", "60.125", "58.0015")),
+       ("100", "75.5", "60.125", "58.0015"), name=(" Garcia", "Maria ")),
     pb(A, "CA", "94110", "99213", "Office visit 15", "N", "F", "11", "12.5", "",  # ceil 12.5=13
-       ("80", "50.01", "40.004", "")),  # no standardized amount
+       ("80", "50.01", "40.004", ""), name=("Garcia", "Mary")),  # no standardized amount
     pb(A, "CA", "94110", "j1100 ", "Dexamethasone 1mg", "Y", "O", "15", "400", "18",  # 18
        ("0.5", "0.3", "0.25", "0.2401")),
     pb(B, "CA", "94110", "99213", "Office visit typ 15", "N", "O", "12", "14", "14",  # 14
-       ("90", "70", "55.55", "55")),
-    pb(B, "CA", "94110", "0002A", "Covid vaccine admin", "N", "O", "30", "30", "0"),  # 0 → 30
+       ("90", "70", "55.55", "55"), name=("Bay Clinic Lab", "Ann"), entity="O"),
+    pb(B, "CA", "94110", "0002A", "Covid vaccine admin", "N", "O", "30", "30", "0",  # 0 → 30
+       name=("Bay Clinic Lab", ""), entity="O"),
     pb(C, "NY", "10001", "99213", "Office visit 15", "N", "O", "11", "11", "11",  # 11
        ("100", "60", "48.3333", "47")),
     pb(C, "NY", "10001", "J1100", "Dexamethasone 1 mg", "Y", "F", "11", "50", "12",  # 12
@@ -90,8 +96,10 @@ PART_B = [
 # fmt: on
 
 
-def cl(npi, spec, school, practice_id, practice_name, state, zip_, address):
+def cl(npi, spec, school, practice_id, practice_name, state, zip_, address, name=("", "")):
     return dict(
+        last_name=name[0],
+        first_name=name[1],
         npi=npi,
         specialty=spec,
         medical_school=school,
@@ -118,7 +126,7 @@ CLINICIANS = [
         "10001",
         "9 Broad",
     ),
-    cl(D, "NURSE PRACTITIONER", "OTHER", "", "", "MA", "021341111", "5 Elm"),
+    cl(D, "NURSE PRACTITIONER", "OTHER", "", "", "MA", "021341111", "5 Elm", ("Walsh", "Erin")),
     cl(F, "", "UNIVERSIDAD DE PUERTO RICO", "", "", "PR", "901", "7 Sol"),
     cl(
         C,
@@ -133,8 +141,11 @@ CLINICIANS = [
 ]
 
 
-def pd(npi, state, brand, generic, claims, days, cost, benes):
+def pd(npi, state, brand, generic, claims, days, cost, benes, name=("", ""), ptype=""):
     return dict(
+        prescriber_last_org_name=name[0],
+        prescriber_first_name=name[1],
+        prescriber_type=ptype,
         npi=npi,
         state=state,
         brand_name=brand,
@@ -146,14 +157,19 @@ def pd(npi, state, brand, generic, claims, days, cost, benes):
     )
 
 
+# fmt: off
 PART_D = [
     pd(A, "CA", "Lipitor", "Atorvastatin Calcium", "20", "600", "250.50", "12"),
     pd(A, "CA", "Atorvastatin Calcium", "Atorvastatin  calcium", "30", "900", "90.30", ""),
-    pd(D, "MA", "Synthroid", "Levothyroxine Sodium", "15", "450", "30.00", ""),
-    pd(E, "TX", "Metformin Hcl", "Metformin Hcl", "40", "1200", "80.00", "13"),
-    pd(C, "NY", "Lipitor", "Atorvastatin Calcium", "11", "330", "100.00", ""),
+    pd(D, "MA", "Synthroid", "Levothyroxine Sodium", "15", "450", "30.00", "",
+       ptype="Nurse Practitioner"),
+    pd(E, "TX", "Metformin Hcl", "Metformin Hcl", "40", "1200", "80.00", "13",
+       ("Lone Star Pharmacy", ""), "Pharmacist"),
+    pd(C, "NY", "Lipitor", "Atorvastatin Calcium", "11", "330", "100.00", "",
+       ("Okafor", "Ngozi"), "Cardiology"),
     pd(A, "CA", "X", "Y", "abc", "10", "1.00", ""),  # non-numeric claims: quarantined
 ]
+# fmt: on
 
 MIPS = [
     dict(npi=A, practice_id=P1, final_mips_score="80"),
@@ -569,3 +585,84 @@ def test_procedure_events_carry_the_cents(marts):
     assert row["standardized_amount"].null_count == 13
     covid = events.filter(pc.equal(events["hcpcs_code"], "0002A"))
     assert covid.num_rows == 30 and covid["paid_amount"].null_count == 30
+
+
+# Contract v2: the provider marts. Providers are the NPIs with a Part B or Part D row: A, B, C
+# (Part B), D and E (Part D only); F has only a clinicians row. Every Part B row's type is
+# Internal Medicine, so A, B and C are peers; B is an organisation.
+#   names: A's rows (Garcia, Maria) and (Garcia, Mary) tie, the third is blank → the smaller;
+#          B an organisation → its name alone; C has no Part B name → Part D's; D has neither
+#          → its clinicians row's; E's Part D row, an organisation's name without first name.
+#   paid:  A 1803.75 + 500.05 + 100.00 = 2403.80; B 777.70 (0002A has none); C 531.67 + 32.00
+#   allowed: A 2265.00 + 625.13 + 120.00; B 980.00; C 660.00 + 40.00
+def test_providers(marts):
+    q, _ = marts
+    rows = q(
+        "select npi, display_name, entity_type, provider_type, primary_specialty, state, zip5, "
+        "practice_ids, procedure_events, service_units, paid_amount, allowed_amount, "
+        "prescription_claims, drug_cost, mips_score from marts.providers "
+        f"where data_year = {YEAR} order by npi"
+    )
+    d = Decimal
+    cardio, fam = "CARDIOVASCULAR DISEASE (CARDIOLOGY)", "FAMILY PRACTICE"
+    im = "Internal Medicine"
+    assert rows == [
+        (A, "Garcia, Maria", "I", im, fam, "CA", "94110", [P2, P1], 56, d("442.500"),
+         d("2403.80"), d("3010.13"), 50, d("340.80"), 90.0),
+        (B, "Bay Clinic Lab", "O", im, "INTERNAL MEDICINE", "CA", "94110", [P1], 44,
+         d("44.000"), d("777.70"), d("980.00"), 0, d("0.00"), None),
+        (C, "Okafor, Ngozi", "I", im, cardio, "NY", "10001", [P2], 23, d("61.000"),
+         d("563.67"), d("700.00"), 11, d("100.00"), 70.0),
+        # no Part B rows: type and state from Part D, no ZIP, no entity type, measures 0
+        (D, "Walsh, Erin", None, "Nurse Practitioner", "NURSE PRACTITIONER", "MA", None, [],
+         0, d("0.000"), d("0"), d("0"), 15, d("30.00"), None),
+        (E, "Lone Star Pharmacy", None, "Pharmacist", None, "TX", None, [], 0, d("0.000"),
+         d("0"), d("0"), 40, d("80.00"), None),  # no clinicians row: no specialty
+    ]  # fmt: skip
+
+
+def test_provider_percentiles(marts):
+    q, _ = marts
+    rows = q(
+        "select npi, paid_pctile_state, paid_pctile_nation, claims_pctile_nation "
+        f"from marts.providers where data_year = {YEAR} order by npi"
+    )
+    d = Decimal
+    assert rows == [
+        # Internal Medicine in CA: B 777.70 < A 2403.80; nationally C 563.67 < B < A
+        (A, d("100.0"), d("100.0"), d("100.0")),  # claims: C 11 < A 50
+        (B, d("0.0"), d("50.0"), None),  # no claims: no claims percentile
+        (C, d("0.0"), d("0.0"), d("0.0")),  # alone in NY: 0
+        (D, None, None, d("0.0")),  # paid 0: none; alone among nurse practitioners
+        (E, None, None, d("0.0")),
+    ]
+
+
+def test_provider_procedures_and_prescriptions(marts):
+    q, _ = marts
+    d = Decimal
+    procedures = q(
+        "select npi, hcpcs_code, is_drug, event_count, service_units, paid_amount, "
+        "round(pct_of_provider, 4), events_pctile_code from marts.provider_procedures "
+        f"where data_year = {YEAR} order by npi, hcpcs_code"
+    )
+    assert procedures == [
+        # 99213: C 11 < B 14 < A 38 → 0, 50, 100; J1100: C 12 < A 18; 0002A: B alone
+        (A, "99213", False, 38, d("42.500"), d("2303.80"), d("100.0000"), d("100.0")),
+        (A, "J1100", True, 18, d("400.000"), d("100.00"), d("100.0000"), d("100.0")),
+        (B, "0002A", False, 30, d("30.000"), None, d("68.1818"), d("0.0")),  # 30 / 44
+        (B, "99213", False, 14, d("14.000"), d("777.70"), d("31.8182"), d("50.0")),
+        (C, "99213", False, 11, d("11.000"), d("531.67"), d("100.0000"), d("0.0")),
+        (C, "J1100", True, 12, d("50.000"), d("32.00"), d("100.0000"), d("0.0")),
+    ]
+    prescriptions = q(
+        "select npi, generic_name, claim_count, day_supply, drug_cost, round(pct_of_provider, 4) "
+        f"from marts.provider_prescriptions where data_year = {YEAR} order by npi, generic_name"
+    )
+    full = d("100.0000")
+    assert prescriptions == [
+        (A, "ATORVASTATIN CALCIUM", 50, 1500, d("340.80"), full),  # 20 + 30 claims
+        (C, "ATORVASTATIN CALCIUM", 11, 330, d("100.00"), full),
+        (D, "LEVOTHYROXINE SODIUM", 15, 450, d("30.00"), full),
+        (E, "METFORMIN HCL", 40, 1200, d("80.00"), full),
+    ]

@@ -219,3 +219,42 @@ def test_landing_aggregates(spark):
             "facility_name string",
         ),
     )
+
+
+def test_provider_rows_count_each_datasets_names_types_and_places(spark):
+    part_b = spark.createDataFrame(
+        [
+            ("1", "Garcia", "Maria", "I", "Internal Medicine", "CA", "94110"),
+            ("1", "Garcia", "Maria", "I", "Internal Medicine", "CA", "94110"),
+            ("1", "Garcia", "Mary", "I", "Internal Medicine", "CA", "94110"),
+        ],
+        "npi string, provider_last_org_name string, provider_first_name string, "
+        "entity_code string, provider_type string, state string, zip5 string",
+    )
+    part_d = spark.createDataFrame(
+        [("2", "Lone Star", None, "Pharmacist", "TX")],
+        "npi string, prescriber_last_org_name string, prescriber_first_name string, "
+        "prescriber_type string, state string",
+    )
+    clinicians = spark.createDataFrame(
+        [("1", "Garcia", "Maria", "NY", "10001")],
+        "npi string, last_name string, first_name string, state string, zip5 string",
+    )
+    schema = (
+        "data_year int, dataset string, npi string, last_name string, first_name string, "
+        "provider_type string, entity_type string, state string, zip5 string, row_count bigint"
+    )
+    im = "Internal Medicine"
+    assertDataFrameEqual(
+        load.provider_rows(part_b, part_d, clinicians, 2023),
+        spark.createDataFrame(
+            [
+                (2023, "part_b", "1", "Garcia", "Maria", im, "I", "CA", "94110", 2),
+                (2023, "part_b", "1", "Garcia", "Mary", im, "I", "CA", "94110", 1),
+                # Part D has no entity type nor ZIP; clinicians rows give names only
+                (2023, "part_d", "2", "Lone Star", None, "Pharmacist", None, "TX", None, 1),
+                (2023, "clinicians", "1", "Garcia", "Maria", None, None, None, None, 1),
+            ],
+            schema,
+        ),
+    )

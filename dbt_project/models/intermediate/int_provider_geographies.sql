@@ -4,8 +4,8 @@ provider_locations as (
     select * from {{ ref('stg_landing__provider_locations') }}
 ),
 
-prescription_events as (
-    select * from {{ ref('stg_landing__prescription_events') }}
+provider_rows as (
+    select * from {{ ref('stg_landing__provider_rows') }}
 ),
 
 prescriber_zips as (
@@ -16,12 +16,14 @@ practice_members as (
     select * from {{ ref('int_practice_members') }}
 ),
 
+-- every Part D row, with prescription events or not (a row of 0 claims has none)
 prescriber_states as (
     select distinct
         data_year,
         npi,
         state
-    from prescription_events
+    from provider_rows
+    where dataset = 'part_d'
 ),
 
 -- Where each provider's rows are counted: a part_b row at its own state and ZIP5, a part_d
@@ -40,7 +42,7 @@ provider_places as (
         prescriber_states.state,
         prescriber_zips.zip5
     from prescriber_states
-    inner join prescriber_zips
+    left join prescriber_zips
         on
             prescriber_states.data_year = prescriber_zips.data_year
             and prescriber_states.npi = prescriber_zips.npi
