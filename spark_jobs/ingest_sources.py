@@ -12,18 +12,22 @@ the driver before Spark reads anything; it streams every file once, never loads 
 - a file with a quoted line break (RFC 4180) is rewritten once as JSON lines, one record per
   line with the line number it starts on and its original text (`kind` "records"), so that
   Spark still reads it in parallel and numbers every record as the file does.
+
+The release is a folder of the driver's machine; on a cluster, what Spark reads must be in the
+lake's storage, which every executor reads (`for_executors`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from medidash.cms_layouts import Layout
 from medidash.release import reader
 from medidash.release.reader import DataFile, ReleaseError
+from spark_jobs import storage
 
 ReleaseFileError = ReleaseError  # the name ingest's callers know
 
@@ -90,3 +94,22 @@ def prepare(folder: Path, workdir: Path) -> list[SourceFile]:
             SourceFile(file.source, str(path), header.layout, header.delimiter, header.cells, kind)
         )
     return prepared
+
+
+def for_executors(spark, sources: list[SourceFile], lake: str, work: str) -> list[SourceFile]:
+    """The sources with a `path` every executor reads. Executors of a local master share the
+    driver's filesystem, and a file already in the lake's storage (the raw zone of a `file://`
+    lake, the work folder) is read where it is; any other file (a release folder on the
+    driver's disk, a file derived on the driver for an object-store lake) is copied once, through
+    Hadoop's FileSystem API, into `<work>/input/`, which `remove_work` removes with the run."""
+    if spark.sparkContext.master.startswith("local"):
+        return sources
+    ready = []
+    for index, source in enumerate(sources):
+        if storage.is_within(source.path, lake):
+            ready.append(source)
+            continue
+        target = storage.join(work, "input", f"{index}_{Path(source.path).name}")
+        storage.copy_from_local(source.path, target)
+        ready.append(replace(source, path=target))
+    return ready

@@ -1,5 +1,6 @@
 """What every MediDash Spark job shares: its command line, its error reporting, and the
-run folder of the lake."""
+run folder of the lake. Lake locations are URIs (`spark_jobs.storage`), reached through
+Hadoop's FileSystem API."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import argparse
 import fcntl
 import json
 import os
-import shutil
 import sys
+import time
 import traceback
 import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
-from pathlib import Path
+
+from medidash import settings
+from spark_jobs import storage
 
 RECONCILIATION = "reconciliation.json"
 # The warehouse URL reaches a job through this environment variable only: a command line is
@@ -21,6 +24,9 @@ RECONCILIATION = "reconciliation.json"
 DATABASE_URL_ENV = "MEDIDASH_DATABASE_URL"
 # What a job prints before its one-line error when it fails for any reason but bad input.
 JOB_FAILED_PREFIX = "MEDIDASH JOB FAILED: "
+# On an object store (no locks) a run's lease is the age of its lease object: a run is taken
+# for dead once it has not started a step for this long (the run registry's stale-run limit).
+LEASE_SECONDS = 12 * 3600
 
 
 def parser(description: str, *, database: bool = False, release: bool = False):
@@ -35,27 +41,33 @@ def parser(description: str, *, database: bool = False, release: bool = False):
         # own runs, where a command line holding a password is their choice
         p.add_argument(
             "--database-url",
-            default=os.environ.get(DATABASE_URL_ENV),
+            default=settings.current().database_url,
             help=f"the warehouse's URL (default: ${DATABASE_URL_ENV}, the better place for it)",
         )
     return p
 
 
-def run_folder(lake: str, run_id: str) -> Path:
-    return Path(lake) / "runs" / run_id
+def run_folder(lake: str, run_id: str) -> str:
+    return storage.join(lake, "runs", run_id)
 
 
 def read_reconciliation(lake: str, run_id: str) -> dict:
-    path = run_folder(lake, run_id) / RECONCILIATION
-    return json.loads(path.read_text()) if path.exists() else {}
+    """The run's reconciliation report ({} before step 1 wrote it); also outside Spark."""
+    try:
+        return json.loads(storage.read_text(storage.join(run_folder(lake, run_id), RECONCILIATION)))
+    except FileNotFoundError:
+        return {}
+    except Exception as error:  # noqa: BLE001 - through py4j, Hadoop's FileNotFoundException
+        if "FileNotFoundException" in str(error):
+            return {}
+        raise
 
 
 def write_reconciliation(lake: str, run_id: str, report: dict) -> None:
     folder = run_folder(lake, run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{RECONCILIATION}.{uuid.uuid4().hex}"
-    partial.write_text(json.dumps(report, indent=2, sort_keys=True))
-    partial.replace(folder / RECONCILIATION)
+    storage.mkdirs(folder)
+    text = json.dumps(report, indent=2, sort_keys=True)
+    storage.write_text(storage.join(folder, RECONCILIATION), text)
 
 
 def read_clean(spark, lake: str, dataset: str, year: int):
@@ -65,74 +77,85 @@ def read_clean(spark, lake: str, dataset: str, year: int):
     from spark_jobs.ingest_cleaning import clean_schema
 
     schema = clean_schema(dataset)
-    folder = Path(lake) / "clean" / dataset / f"data_year={year}"
-    if not any(folder.glob("*.parquet")):
+    folder = storage.join(lake, "clean", dataset, f"data_year={year}")
+    if not storage.names(folder, "*.parquet"):
         return spark.createDataFrame([], schema)
-    return spark.read.schema(schema).parquet(str(folder))
+    return spark.read.schema(schema).parquet(folder)
 
 
-def publish_directory(built: Path, final: Path) -> None:
+def publish_directory(built: str, final: str) -> None:
     """Swap a freshly written folder into place: the old one is moved aside, the new one
     renamed in, the old one deleted. A job killed at any point leaves either the old or the
-    new folder at `final` (and a `_tmp_`/`_old_` leftover that the next run removes)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    old = final.parent / f"_old_{uuid.uuid4().hex}"
-    if final.exists():
-        final.rename(old)
-    built.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    new folder at `final` (and a `_tmp_`/`_old_` leftover that the next run removes). On an
+    object store each rename is a copy: the step's readers run after it, never during it."""
+    storage.mkdirs(storage.parent(final))
+    old = storage.join(storage.parent(final), f"_old_{uuid.uuid4().hex}")
+    if storage.exists(final):
+        storage.rename(final, old)
+    storage.rename(built, final)
+    storage.delete(old)
 
 
-def clean_leftovers(folder: Path, owner: str | None = None) -> None:
+def clean_leftovers(folder: str, owner: str | None = None) -> None:
     """Remove what dead runs left while writing in `folder` (a dataset root of the lake,
     `<lake>/<zone>/<dataset>`): `_old_*` folders, and the `_tmp_<run>` folders of runs whose
     lease is free. Given `owner` (the calling run, about to write its own `_tmp_<owner>`),
     first take that run's lease, so that a run of another year never removes it."""
-    lake = folder.parents[1]
+    lake = storage.parent(storage.parent(folder))
     if owner is not None:
         hold_run_lease(lake, owner)
-    if not folder.exists():
-        return
-    for child in folder.iterdir():
+    for child in storage.listing(folder):
         if child.name.startswith("_old_"):
-            shutil.rmtree(child, ignore_errors=True)
+            storage.delete(child.uri)
         elif child.name.startswith("_tmp_") and child.name != f"_tmp_{owner}":
             with _lease_if_free(lake, child.name.removeprefix("_tmp_")) as free:
                 if free:
-                    shutil.rmtree(child, ignore_errors=True)
+                    storage.delete(child.uri)
 
 
-_LEASES: dict[Path, object] = {}
+_LEASES: dict[str, object] = {}
 
 
-def _lease_file(lake: Path | str, run_id: str) -> Path:
-    return run_folder(str(lake), run_id) / ".lease"
+def _lease_file(lake: str, run_id: str) -> str:
+    return storage.join(run_folder(lake, run_id), ".lease")
 
 
-def hold_run_lease(lake: Path | str, run_id: str) -> None:
-    """Mark the run alive for as long as this process lives: a shared lock on its lease file,
-    released by the operating system when the process ends, however it ends."""
+def hold_run_lease(lake: str, run_id: str) -> None:
+    """Mark the run alive for as long as this process lives. On a filesystem: a shared lock
+    on its lease file, released by the operating system when the process ends, however it
+    ends (NFSv4 and EFS pass locks on). On an object store: the lease object written now, alive
+    for LEASE_SECONDS."""
     path = _lease_file(lake, run_id)
     if path in _LEASES:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a")  # noqa: SIM115 - held until the process ends
+    if not storage.is_local(path):
+        storage.write_text(path, f"{time.time():.0f}\n")
+        _LEASES[path] = None
+        return
+    local = storage.local_path(path)
+    os.makedirs(os.path.dirname(local), exist_ok=True)
+    handle = open(local, "a")  # noqa: SIM115 - held until the process ends
     fcntl.flock(handle, fcntl.LOCK_SH)
     _LEASES[path] = handle
 
 
 @contextmanager
-def _lease_if_free(lake: Path | str, run_id: str):
+def _lease_if_free(lake: str, run_id: str):
     """Yield True while holding the run's lease exclusively when no live process holds it
     (the run is dead, or never took one), else False."""
     path = _lease_file(lake, run_id)
     if path in _LEASES:
         yield False
         return
-    if not path.exists():
+    if not storage.is_local(path):
+        entry = storage.listing(storage.parent(path), storage.name(path))
+        yield not entry or time.time() - entry[0].modified > LEASE_SECONDS
+        return
+    local = storage.local_path(path)
+    if not os.path.exists(local):
         yield True
         return
-    with open(path, "a") as handle:
+    with open(local, "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -143,22 +166,24 @@ def _lease_if_free(lake: Path | str, run_id: str):
 
 def remove_work(lake: str, run_id: str) -> None:
     """When a run has ended, failed or not: remove its work folder (extracted and transcoded
-    release files, staged frames). The reconciliation and quarantine stay: a task of the run
-    cleared and run again later still needs them, and they are small."""
-    shutil.rmtree(run_folder(lake, run_id) / "work", ignore_errors=True)
+    release files, release files copied for the executors, staged frames). The reconciliation
+    and quarantine stay: a task of the run cleared and run again later still needs them, and
+    they are small. Also outside Spark (the DAG's teardown)."""
+    storage.delete(storage.join(run_folder(lake, run_id), "work"))
 
 
-def name_files_deterministically(folder: Path) -> None:
+def name_files_deterministically(folder: str) -> None:
     """Number the part files part-NNNNN.parquet in partition order without gaps (the event
     writer names a file by its partition and writes none for an empty one) and remove the
     checksum and marker files, so the same release gives the same folder, name for name."""
-    parts = sorted(folder.glob("part-*.parquet"), key=lambda p: p.name.split("-")[1])
+    parts = sorted(storage.names(folder, "part-*.parquet"), key=lambda n: n.split("-")[1])
     for index, part in enumerate(parts):
-        part.rename(folder / f"part-{index:05d}.parquet")
-    for marker in folder.glob("*.crc"):
-        marker.unlink()
-    for marker in folder.glob("_SUCCESS"):
-        marker.unlink()
+        target = f"part-{index:05d}.parquet"
+        if part != target:
+            storage.rename(storage.join(folder, part), storage.join(folder, target))
+    for pattern in ("*.crc", "_SUCCESS"):
+        for marker in storage.names(folder, pattern):
+            storage.delete(storage.join(folder, marker))
 
 
 def main_guard(prog: str, body: Callable[[], None]) -> int:
@@ -172,7 +197,7 @@ def main_guard(prog: str, body: Callable[[], None]) -> int:
 
     from medidash.errors import BAD_INPUT_PREFIX, EXIT_BAD_INPUT, BadInput, scrub_secrets
 
-    url = os.environ.get(DATABASE_URL_ENV, "")
+    url = settings.current().database_url or ""
     password = urlsplit(url).password or ""
     secrets = [url, password, unquote(password)]
     try:

@@ -12,6 +12,11 @@ cleaned and typed. Writes, for the data year:
     <lake>/runs/<run>/quarantine/               (ops.quarantine rows)
     <lake>/runs/<run>/reconciliation.json       (input = valid + duplicate + filtered + quarantined)
 
+`--input` is a folder of the driver's machine (the header check and the release reader read it
+there); the lake is a URI (`spark_jobs.storage`). On a cluster the executors read only the
+lake's storage: every file Spark reads that is not already in it is copied once into
+`<lake>/runs/<run>/work/input/` (`spark_jobs.ingest_sources.for_executors`).
+
 Records follow RFC 4180 in full: a file with a quoted line break is handed over by the driver
 as one record per JSON line (spark_jobs/ingest_sources.py); every other file is read line by
 line. A required dataset (part_b, clinicians) without a valid row stops the run (BadInput)
@@ -21,8 +26,8 @@ published.
 
 from __future__ import annotations
 
-import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from pyspark import StorageLevel
@@ -33,7 +38,8 @@ from medidash.cms_layouts import DATASETS, normalize_header
 from medidash.errors import BadInput
 from medidash.release.reader import REQUIRED
 from spark_jobs import ingest_cleaning as cleaning
-from spark_jobs.ingest_sources import SourceFile, prepare
+from spark_jobs import storage
+from spark_jobs.ingest_sources import SourceFile, for_executors, prepare
 from spark_jobs.jobs import (
     clean_leftovers,
     main_guard,
@@ -106,31 +112,42 @@ def classify_lines(lines: DataFrame, source: SourceFile) -> tuple[DataFrame, dic
     return classified, columns
 
 
-def stage_dataset(spark: SparkSession, dataset: str, files: list[SourceFile], target: Path):
+def stage_dataset(spark: SparkSession, dataset: str, files: list[SourceFile], target: str):
     """Every record of the dataset's files, parsed, classified and cleaned in one job, written
     once to `target` (cleaning.staged)."""
     frames = []
     for source in files:
         classified, columns = classify_lines(source_records(spark, source), source)
         frames.append(cleaning.staged(classified, dataset, columns))
-    union(frames).write.mode("overwrite").parquet(str(target))
-    return spark.read.parquet(str(target))
+    union(frames).write.mode("overwrite").parquet(target)
+    return spark.read.parquet(target)
 
 
 def ingest(spark: SparkSession, release: Path, year: int, lake: str, run_id: str) -> dict:
     run_dir = run_folder(lake, run_id)
-    sources = prepare(release, run_dir / "work")
+    work = storage.join(run_dir, "work")
+    with tempfile.TemporaryDirectory(prefix="medidash-ingest-") as scratch:
+        # files the driver derives (zip members, UTF-8 copies, JSON records) are written in the
+        # lake's work folder when the lake is a filesystem, else on the driver and copied in
+        local_work = Path(storage.local_path(work) if storage.is_local(work) else scratch)
+        sources = for_executors(spark, prepare(release, local_work), lake, work)
+        return _ingest(spark, sources, year, lake, run_id)
+
+
+def _ingest(spark: SparkSession, sources: list[SourceFile], year: int, lake: str, run_id: str):
+    run_dir = run_folder(lake, run_id)
     report: dict[str, dict] = {}
     quarantined: list[DataFrame] = []
-    built_folders: list[tuple[Path, Path]] = []
+    built_folders: list[tuple[str, str]] = []
     for dataset in DATASETS:
-        target_root = Path(lake) / "clean" / dataset
+        target_root = storage.join(lake, "clean", dataset)
         clean_leftovers(target_root, owner=run_id)
-        built = target_root / f"_tmp_{run_id}"
+        built = storage.join(target_root, f"_tmp_{run_id}")
         files = [source for source in sources if source.layout.dataset == dataset]
         repeated = None
         if files:
-            staged = stage_dataset(spark, dataset, files, run_dir / "work" / "staged" / dataset)
+            staged_at = storage.join(run_dir, "work", "staged", dataset)
+            staged = stage_dataset(spark, dataset, files, staged_at)
             # the repeated records' table is small (duplicates are rare): broadcast, the
             # records are marked where they are read
             repeated = cleaning.repeated_records(staged).persist(StorageLevel.MEMORY_AND_DISK)
@@ -141,7 +158,7 @@ def ingest(spark: SparkSession, release: Path, year: int, lake: str, run_id: str
             if dataset in REQUIRED and not report[dataset]["valid_rows"]:
                 repeated.unpersist()
                 for folder, _ in built_folders:
-                    shutil.rmtree(folder, ignore_errors=True)
+                    storage.delete(folder)
                 counts = ", ".join(f"{k}={v}" for k, v in report[dataset].items())
                 raise BadInput(
                     f"{dataset} has no valid row ({counts}); a required dataset without a "
@@ -153,15 +170,15 @@ def ingest(spark: SparkSession, release: Path, year: int, lake: str, run_id: str
             cleaned = marked.where(F.col("status") == "valid").select(*names)
         else:
             cleaned = empty_clean(spark, dataset, year).drop("data_year")
-        cleaned.write.mode("overwrite").parquet(str(built))
-        built_folders.append((built, target_root / f"data_year={year}"))
+        cleaned.write.mode("overwrite").parquet(built)
+        built_folders.append((built, storage.join(target_root, f"data_year={year}")))
         if repeated is not None:
             repeated.unpersist()
     for built, final in built_folders:
         publish_directory(built, final)
 
-    union(quarantined).write.mode("overwrite").parquet(str(run_dir / "quarantine"))
-    shutil.rmtree(run_dir / "work" / "staged", ignore_errors=True)
+    union(quarantined).write.mode("overwrite").parquet(storage.join(run_dir, "quarantine"))
+    storage.delete(storage.join(run_dir, "work", "staged"))
     write_reconciliation(lake, run_id, report)
     return report
 

@@ -20,17 +20,16 @@ empty, readable dataset.
 
 from __future__ import annotations
 
-import shutil
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
-from spark_jobs import event_lake
+from spark_jobs import event_lake, storage
 from spark_jobs.jobs import (
     main_guard,
     name_files_deterministically,
@@ -187,52 +186,53 @@ PRESCRIPTIONS = Events(
 )
 
 
-def write_events(rows: DataFrame, events: Events, year: int, folder: Path, files: int) -> int:
+def write_events(
+    rows: DataFrame, events: Events, year: int, folder: str | os.PathLike, files: int
+) -> int:
     """Explode `rows` (cleaned CMS rows of one year) into `folder`, `files` Parquet files:
     the rows are partitioned by a hash of their NPI (a count derived from the data, not the
     machine) and sorted by every column the events derive from (so the order is total whatever
     order step 1 wrote them in); each partition's events are generated and written in the JVM
     by `medidash.spark.EventFiles`. Returns the number of events written."""
-    if folder.exists() and any(folder.iterdir()):
+    folder = storage.to_uri(folder)
+    if storage.names(folder):
         raise FileExistsError(f"{folder} is not empty: events are written to a new folder")
     per_row = events.rows(rows, year)
     ordered = per_row.repartition(files, events.order[0]).sortWithinPartitions(*events.order)
     jvm = rows.sparkSession.sparkContext._jvm
     specs = events.specs(ordered.columns)
     written = jvm.medidash.spark.EventFiles.write(
-        ordered._jdf, str(folder), events.schema().json(), specs, year
+        ordered._jdf, folder, events.schema().json(), specs, year
     )
-    if not any(folder.glob("part-*.parquet")):
+    if not storage.names(folder, "part-*.parquet"):
         _write_empty(rows.sparkSession, events, folder)
     name_files_deterministically(folder)
     return int(written)
 
 
-def _write_empty(spark: SparkSession, events: Events, folder: Path) -> None:
+def _write_empty(spark: SparkSession, events: Events, folder: str) -> None:
     """One Parquet file without rows, so that a dataset without events (the writer writes no
     file for an empty partition) still has its schema for every reader."""
-    scratch = folder.parent / f"_empty_{folder.name}"
-    spark.createDataFrame([], events.schema()).coalesce(1).write.mode("overwrite").parquet(
-        str(scratch)
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    for part in scratch.glob("part-*.parquet"):
-        part.rename(folder / part.name)
-    shutil.rmtree(scratch)
+    scratch = storage.join(storage.parent(folder), f"_empty_{storage.name(folder)}")
+    spark.createDataFrame([], events.schema()).coalesce(1).write.mode("overwrite").parquet(scratch)
+    storage.mkdirs(folder)
+    for part in storage.names(scratch, "part-*.parquet"):
+        storage.rename(storage.join(scratch, part), storage.join(folder, part))
+    storage.delete(scratch)
 
 
-def read_events(spark: SparkSession, events: Events, folder: Path) -> DataFrame:
+def read_events(spark: SparkSession, events: Events, folder: str | os.PathLike) -> DataFrame:
     """Events written by `write_events`, with their schema (never inferred)."""
-    return spark.read.schema(events.schema()).parquet(str(folder))
+    return spark.read.schema(events.schema()).parquet(storage.to_uri(folder))
 
 
-def explode_procedures(part_b: DataFrame, year: int, folder: Path) -> DataFrame:
+def explode_procedures(part_b: DataFrame, year: int, folder: str | os.PathLike) -> DataFrame:
     """Procedure events (contract section 3) of `part_b`, written to `folder` and read back."""
     write_events(part_b, PROCEDURES, year, folder, 1)
     return read_events(part_b.sparkSession, PROCEDURES, folder)
 
 
-def explode_prescriptions(part_d: DataFrame, year: int, folder: Path) -> DataFrame:
+def explode_prescriptions(part_d: DataFrame, year: int, folder: str | os.PathLike) -> DataFrame:
     """Prescription events (claims) of `part_d`, written to `folder` and read back."""
     write_events(part_d, PRESCRIPTIONS, year, folder, 1)
     return read_events(part_d.sparkSession, PRESCRIPTIONS, folder)
@@ -260,8 +260,8 @@ def explode(spark: SparkSession, lake: str, year: int, run_id: str) -> dict:
             ("part_d", part_d, PRESCRIPTIONS, "prescriptions"),
         ):
             files = max(1, -(-rows.count() // ROWS_PER_FILE))
-            write_events(rows, events, year, built / kind, files)
-            written[dataset] = read_events(spark, events, built / kind).count()
+            write_events(rows, events, year, storage.join(built, kind), files)
+            written[dataset] = read_events(spark, events, storage.join(built, kind)).count()
         report = read_reconciliation(lake, run_id)
         for dataset in ("part_b", "part_d"):
             report.setdefault(dataset, {}).update(
@@ -275,7 +275,7 @@ def explode(spark: SparkSession, lake: str, year: int, run_id: str) -> dict:
                     f"the year's published events are unchanged"
                 )
     except BaseException:
-        shutil.rmtree(built, ignore_errors=True)
+        storage.delete(built)
         raise
     event_lake.publish_release(lake, year, built)
     return report

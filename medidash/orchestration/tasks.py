@@ -125,20 +125,33 @@ def release_changed(release: dict, force: bool) -> bool:
     return True
 
 
+def raw_zone(lake: str) -> Path:
+    """Where S3 and CMS releases are landed: the lake's own `raw` folder when the lake is a
+    filesystem (a local disk, or an NFS/EFS mount every Spark node sees at the same path), so
+    the executors read the files there; for a lake on an object store, the driver's
+    `MEDIDASH_HOME/raw`, and step 1 copies what Spark reads into the lake's run folder
+    (spark_jobs.ingest_sources.for_executors)."""
+    from spark_jobs import storage
+
+    if storage.is_local(lake):
+        return Path(storage.local_path(lake)) / "raw"
+    return Path(settings.home()) / "raw"
+
+
 def land_raw_files(release: dict) -> str:
-    """A local folder holding the release's raw files."""
-    raw_zone = Path(settings.home()) / "raw"
+    """A folder of the driver's machine holding the release's raw files (`raw_zone`)."""
+    raw_zone_folder = raw_zone(release["lake"])
     if release["kind"] == "local":
         return release["source"]
     if release["kind"] == "s3":
         from medidash.release.s3 import land
 
-        dest = raw_zone / "s3" / release["fingerprint"][:16]
+        dest = raw_zone_folder / "s3" / release["fingerprint"][:16]
         return str(land(release["source"], dest, c.S3_CONN_ID))
     from medidash.release import cms
 
     files = [cms.RemoteFile(**f) for f in release["cms_files"]]
-    dest = raw_zone / "cms" / str(release["data_year"]) / release["fingerprint"][:16]
+    dest = raw_zone_folder / "cms" / str(release["data_year"]) / release["fingerprint"][:16]
     return str(cms.land(files, dest))
 
 

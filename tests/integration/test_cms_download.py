@@ -327,7 +327,8 @@ def test_the_dag_tasks_land_a_cms_release(server, release, tmp_path, monkeypatch
     assert found["kind"] == "cms" and found["data_year"] == YEAR
     assert found["fingerprint"] == fingerprint.cms_catalog(cms.resolve(YEAR))
     assert found["source"].startswith("cms:part_b@2025-04-15,part_d@2025-04-15,clinicians@")
-    assert folder.is_relative_to(tmp_path / "raw" / "cms" / str(YEAR))
+    # landed in the lake's raw zone, which every Spark node of a cluster sees (issue 17 item 3)
+    assert folder.is_relative_to(tmp_path / "lake" / "raw" / "cms" / str(YEAR))
     assert sorted(c["dataset"] for c in checked) == sorted(FILES)
 
 
