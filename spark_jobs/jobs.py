@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 
-from medidash import settings
 from spark_jobs import storage
 
 RECONCILIATION = "reconciliation.json"
@@ -41,7 +40,7 @@ def parser(description: str, *, database: bool = False, release: bool = False):
         # own runs, where a command line holding a password is their choice
         p.add_argument(
             "--database-url",
-            default=settings.current().database_url,
+            default=os.environ.get(DATABASE_URL_ENV),
             help=f"the warehouse's URL (default: ${DATABASE_URL_ENV}, the better place for it)",
         )
     return p
@@ -197,7 +196,7 @@ def main_guard(prog: str, body: Callable[[], None]) -> int:
 
     from medidash.errors import BAD_INPUT_PREFIX, EXIT_BAD_INPUT, BadInput, scrub_secrets
 
-    url = settings.current().database_url or ""
+    url = os.environ.get(DATABASE_URL_ENV, "")
     password = urlsplit(url).password or ""
     secrets = [url, password, unquote(password)]
     try:
