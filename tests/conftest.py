@@ -93,15 +93,14 @@ def marts_db(tmp_path_factory):
 @pytest.fixture(scope="session")
 def dashboard_server(marts_db, tmp_path_factory):
     """`medidash serve` (gunicorn) on a free port over marts_db, as the read-only role."""
-    import socket
     import subprocess
     import sys
     import time
     import urllib.request
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from medidash.ports import free_port
+
+    port = free_port()
     log = open(tmp_path_factory.mktemp("serve") / "serve.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [

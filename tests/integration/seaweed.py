@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from medidash.ports import free_port
 
 ACCESS_KEY = "medidash-test"
 SECRET_KEY = "medidash-test-secret"  # pragma: allowlist secret - a throw-away test store
@@ -57,24 +58,6 @@ class SeaweedS3:
         return name
 
 
-def _free_ports(n: int) -> list[int]:
-    """Free ports whose gRPC companions (port + 10000) are free too."""
-    ports: list[int] = []
-    while len(ports) < n:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + 10000 > 65535 or port in ports:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        ports.append(port)
-    return ports
-
-
 def _weed() -> str:
     local = Path(sys.executable).parent / "weed"
     found = str(local) if local.exists() else shutil.which("weed")
@@ -86,7 +69,8 @@ def _weed() -> str:
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory):
     root = tmp_path_factory.mktemp("seaweed")
-    master, volume, filer, s3 = _free_ports(4)
+    taken: set[int] = set()  # each with its gRPC companion (port + 10000) free too
+    master, volume, filer, s3 = (free_port(None, taken) for _ in range(4))
     config = root / "s3.json"
     config.write_text(
         json.dumps(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from medidash.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 UV = Path(sys.executable).parent / "uv"
@@ -70,9 +71,7 @@ def test_dashboard_image_serves_healthz(tmp_path, marts_db):
     venv = build_env(
         tmp_path, "dashboard", ["pyproject.toml", "README.md", "medidash", "spark_jobs"]
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = clean_env(
         venv,
         tmp_path,

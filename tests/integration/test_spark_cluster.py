@@ -15,7 +15,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import psycopg
 import pytest
 
 from medidash.generator.release import generate
+from medidash.ports import free_port
 from medidash.settings import PROJECT_ROOT, SPARK_JOBS_DIR
 from spark_jobs import jvm
 
@@ -53,12 +53,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def master_status(ui: str) -> dict:
     with urllib.request.urlopen(f"{ui}/json/", timeout=5) as response:
         return json.load(response)
@@ -84,7 +78,7 @@ def cluster(tmp_path_factory):
     """A standalone master and two 1-core workers; yields (master URL, web UI URL)."""
     root = tmp_path_factory.mktemp("spark-cluster")
     env = {**os.environ, **spark_env(), "SPARK_NO_DAEMONIZE": "1"}
-    port, ui = _free_port(), _free_port()
+    port, ui = free_port(), free_port()
     spark_class = str(BIN / "spark-class")
     processes: list[subprocess.Popen] = []
 
@@ -111,7 +105,7 @@ def cluster(tmp_path_factory):
             start(
                 f"worker-{n}",
                 [spark_class, "org.apache.spark.deploy.worker.Worker", "--cores", "1",
-                 "--memory", "1g", "--webui-port", str(_free_port()), "--work-dir", str(work),
+                 "--memory", "1g", "--webui-port", str(free_port()), "--work-dir", str(work),
                  master],
             )  # fmt: skip
         _wait(lambda: master_status(web)["aliveworkers"] == 2, 90, "two workers", processes)
