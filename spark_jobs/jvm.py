@@ -9,7 +9,6 @@ used; it is built on first use (a few seconds of `javac`) into `MEDIDASH_JVM_CAC
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,8 @@ import tempfile
 import zipfile
 from importlib.metadata import version
 from pathlib import Path
+
+from medidash import settings
 
 SOURCES = Path(__file__).parent / "java"
 
@@ -27,12 +28,12 @@ def _sources() -> list[Path]:
 
 def jar_path() -> Path:
     # the installed distribution's version, not pyspark.__version__: naming the jar must not
-    # import pyspark (the DAG names it at parse time, and DAG parsing never imports pyspark)
+    # import pyspark (the DAG's package_code task names it in an Airflow worker)
     digest = hashlib.sha256(version("pyspark").encode())
     for source in _sources():
         digest.update(source.relative_to(SOURCES).as_posix().encode())
         digest.update(source.read_bytes())
-    cache = Path(os.environ.get("MEDIDASH_JVM_CACHE") or Path.home() / ".cache/medidash/jvm")
+    cache = settings.current().jvm_cache or Path.home() / ".cache/medidash/jvm"
     return cache / f"medidash-spark-{digest.hexdigest()[:16]}.jar"
 
 

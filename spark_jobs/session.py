@@ -7,6 +7,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
+from medidash import settings
 from spark_jobs import JVM_OPTIONS, jvm
 
 
@@ -20,7 +21,7 @@ def build_session(app_name: str, master: str | None = None, **conf: str) -> Spar
     # deployment says otherwise (PYSPARK_PYTHON or spark.pyspark.python on a cluster).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
-    master = master or os.environ.get("MEDIDASH_SPARK_MASTER")
+    master = master or settings.current().spark_master
     if master:
         builder = builder.master(master)
     elif "SPARK_MASTER" not in os.environ and not _submitted():
@@ -32,7 +33,7 @@ def build_session(app_name: str, master: str | None = None, **conf: str) -> Spar
         "spark.sql.ansi.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.adaptive.enabled": "true",
-        "spark.sql.shuffle.partitions": os.environ.get("MEDIDASH_SPARK_SHUFFLE_PARTITIONS", "16"),
+        "spark.sql.shuffle.partitions": str(settings.current().spark_shuffle_partitions),
     }
     if not _submitted():
         # this session starts the JVM; under spark-submit, the submitter's JVM options stand

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import psutil
 
+from medidash import settings
+
 # Part B rows both explode methods take (about 12 M events, on all cores): on much fewer, a
 # Spark job's fixed cost (~0.5 s), not the method, would be most of what is compared
 SAMPLE_ROWS = 300_000
@@ -81,7 +83,7 @@ def run(scale: float, workdir: Path) -> dict:
     release = workdir / f"release-{scale:g}"
     if not (release / "manifest.json").exists():
         generate(release, 2023, scale, 42, "current")
-    url = os.environ.get("MEDIDASH_DATABASE_URL") or EmbeddedServer(workdir / "pg").start().url
+    url = settings.current().database_url or EmbeddedServer(workdir / "pg").start().url
     lake = workdir / "lake"
     shutil.rmtree(lake, ignore_errors=True)
     run_id = "bench"
@@ -90,7 +92,7 @@ def run(scale: float, workdir: Path) -> dict:
         "medidash-bench",
         **{
             "spark.sql.adaptive.coalescePartitions.enabled": "false",
-            "spark.driver.memory": os.environ.get("MEDIDASH_SPARK_DRIVER_MEMORY", "8g"),
+            "spark.driver.memory": settings.current().given_or("spark_driver_memory", "8g"),
         },
     )
     with PeakMemory() as memory:

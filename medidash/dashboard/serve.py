@@ -3,9 +3,9 @@ read-only database role."""
 
 from __future__ import annotations
 
-import os
-
 from gunicorn.app.base import BaseApplication
+
+from medidash import settings
 
 
 class DashboardServer(BaseApplication):
@@ -21,7 +21,7 @@ class DashboardServer(BaseApplication):
     def load(self):
         from medidash.dashboard.app import create_app
 
-        rate, _, burst = os.environ.get("MEDIDASH_API_RATE_LIMIT", "20/60").partition("/")
+        rate, _, burst = settings.current().api_rate_limit.partition("/")
         return create_app(self.database_url, rate_limit=(float(rate), int(burst or rate))).server
 
 
@@ -37,7 +37,7 @@ def serve(database_url: str | None = None, host: str = "127.0.0.1", port: int = 
     print(f"MediDash dashboard at http://{host}:{port}/", flush=True)
     options = {
         "bind": f"{host}:{port}",
-        "workers": int(os.environ.get("MEDIDASH_DASHBOARD_WORKERS", "2")),
+        "workers": settings.current().dashboard_workers,
         "threads": 4,
         "worker_class": "gthread",
         "timeout": 60,

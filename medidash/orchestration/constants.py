@@ -7,8 +7,6 @@ marts, schemas, run ids) are in the leaf module `medidash.contract`.
 
 from __future__ import annotations
 
-import os
-
 from medidash import settings
 from medidash.contract import MARTS  # noqa: F401 - re-exported for the DAG and the runners
 from spark_jobs import JVM_OPTIONS
@@ -30,7 +28,7 @@ SPARK_STEPS = {
 
 
 def retry_delay_seconds() -> int:
-    return int(os.environ.get("MEDIDASH_RETRY_DELAY_SECONDS", "60"))
+    return settings.current().retry_delay_seconds
 
 
 def spark_jars() -> str:
@@ -42,9 +40,10 @@ def spark_jars() -> str:
 
 def spark_conf() -> dict[str, str]:
     """Driver settings for spark-submit; sized for one machine unless the environment says."""
+    current = settings.current()
     return {
-        "spark.driver.memory": os.environ.get("MEDIDASH_SPARK_DRIVER_MEMORY", "4g"),
-        "spark.sql.shuffle.partitions": os.environ.get("MEDIDASH_SPARK_SHUFFLE_PARTITIONS", "8"),
+        "spark.driver.memory": current.spark_driver_memory,
+        "spark.sql.shuffle.partitions": str(current.spark_shuffle_partitions),
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.extraJavaOptions": JVM_OPTIONS,
         "spark.executor.extraJavaOptions": JVM_OPTIONS,

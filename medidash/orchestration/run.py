@@ -65,15 +65,16 @@ def airflow_env(database_url: str, spark_master: str | None) -> dict[str, str]:
     java_home = os.environ.get("JAVA_HOME") or _java_home()
     if java_home:
         env["JAVA_HOME"] = java_home
-    if os.environ.get("MEDIDASH_S3_ENDPOINT") and "AIRFLOW_CONN_MEDIDASH_S3" not in os.environ:
+    given = settings.current()
+    if given.s3_endpoint and "AIRFLOW_CONN_MEDIDASH_S3" not in os.environ:
         env["AIRFLOW_CONN_MEDIDASH_S3"] = json.dumps(
             {
                 "conn_type": "aws",
-                "login": os.environ.get("MEDIDASH_S3_ACCESS_KEY", ""),
-                "password": os.environ.get("MEDIDASH_S3_SECRET_KEY", ""),
+                "login": given.s3_access_key,
+                "password": given.s3_secret_key,
                 "extra": {
-                    "endpoint_url": os.environ["MEDIDASH_S3_ENDPOINT"],
-                    "region_name": os.environ.get("MEDIDASH_S3_REGION", "us-east-1"),
+                    "endpoint_url": given.s3_endpoint,
+                    "region_name": given.s3_region,
                 },
             }
         )
@@ -219,7 +220,7 @@ def _mask_credentials(database_url: str) -> None:
         mask_secret(password)
         mask_secret(unquote(password))
         mask_secret(database_url)
-    mask_secret(os.environ.get("MEDIDASH_S3_SECRET_KEY", ""))
+    mask_secret(settings.current().s3_secret_key)
 
 
 def _abandon_dead_runs(database_url: str, airflow_db: Path, year: int) -> None:

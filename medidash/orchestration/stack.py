@@ -19,7 +19,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import urllib.request
 from pathlib import Path
 
 from medidash import settings
+from medidash.ports import free_port
 
 ADMIN_USER = "admin"
 S3_ACCESS_KEY = "medidash"
@@ -44,31 +44,6 @@ def _paths() -> dict[str, Path]:
         "stack": home / "stack",
         "password": home / "stack" / "airflow-admin-password",
     }
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port(preferred: int | None = None, taken: set[int] | None = None) -> int:
-    """`preferred` when it is free, else any free port (not in `taken`)."""
-    taken = taken if taken is not None else set()
-    if preferred and preferred not in taken and _port_free(preferred):
-        taken.add(preferred)
-        return preferred
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        # SeaweedFS also listens on port + 10000 (gRPC)
-        if port not in taken and port + 10000 <= 65535 and _port_free(port + 10000):
-            taken.add(port)
-            return port
 
 
 def _secret_file(path: Path) -> str:
@@ -220,7 +195,9 @@ def _airflow_env(
                     "extra": {"endpoint_url": s3["endpoint"], "region_name": "us-east-1"},
                 }
             ),
-            "MEDIDASH_SPARK_DRIVER_MEMORY": os.environ.get("MEDIDASH_SPARK_DRIVER_MEMORY", "1g"),
+            "MEDIDASH_SPARK_DRIVER_MEMORY": settings.current().given_or(
+                "spark_driver_memory", "1g"
+            ),
             "SPARK_HOME": str(Path(pyspark.__file__).parent),
         }
     )
@@ -272,15 +249,15 @@ def _start(server, launcher: _Launcher, state: dict, paths: dict, parse_dbt) -> 
 
     taken: set[int] = set()
     ports = {
-        "spark_master": _free_port(None, taken),
-        "spark_ui": _free_port(None, taken),
-        "spark_worker_ui": _free_port(None, taken),
-        "weed_master": _free_port(None, taken),
-        "weed_volume": _free_port(None, taken),
-        "weed_filer": _free_port(None, taken),
-        "s3": _free_port(8333, taken),
-        "airflow": _free_port(8080, taken),
-        "dashboard": _free_port(8050, taken),
+        "spark_master": free_port(None, taken),
+        "spark_ui": free_port(None, taken),
+        "spark_worker_ui": free_port(None, taken),
+        "weed_master": free_port(None, taken),
+        "weed_volume": free_port(None, taken),
+        "weed_filer": free_port(None, taken),
+        "s3": free_port(8333, taken),
+        "airflow": free_port(8080, taken),
+        "dashboard": free_port(8050, taken),
     }
     state["ports"] = ports
     base_env = dict(os.environ)
@@ -363,7 +340,7 @@ def _start(server, launcher: _Launcher, state: dict, paths: dict, parse_dbt) -> 
             "--cores",
             str(os.cpu_count() or 2),
             "--memory",
-            os.environ.get("MEDIDASH_SPARK_WORKER_MEMORY", "4g"),
+            settings.current().spark_worker_memory,
             "--webui-port",
             str(ports["spark_worker_ui"]),
             "--work-dir",
@@ -407,7 +384,7 @@ def _start(server, launcher: _Launcher, state: dict, paths: dict, parse_dbt) -> 
         ],
         {
             **base_env,
-            "MEDIDASH_DASHBOARD_WORKERS": os.environ.get("MEDIDASH_DASHBOARD_WORKERS", "1"),
+            "MEDIDASH_DASHBOARD_WORKERS": str(settings.current().given_or("dashboard_workers", 1)),
         },
     )
 

@@ -33,7 +33,6 @@ import gzip
 import hashlib
 import json
 import logging
-import os
 import re
 import zlib
 from dataclasses import asdict, dataclass
@@ -43,6 +42,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
+from medidash import settings
 from medidash.errors import BadInput
 
 log = logging.getLogger(__name__)
@@ -107,11 +107,11 @@ class RemoteFile:
 
 
 def data_url() -> str:
-    return os.environ.get("MEDIDASH_CMS_DATA_URL", "https://data.cms.gov").rstrip("/")
+    return settings.current().cms_data_url.rstrip("/")
 
 
 def pdc_url() -> str:
-    return os.environ.get("MEDIDASH_CMS_PDC_URL", "https://data.cms.gov/provider-data").rstrip("/")
+    return settings.current().cms_pdc_url.rstrip("/")
 
 
 def _origin(url: str) -> tuple[str, str, int]:
@@ -122,7 +122,7 @@ def _origin(url: str) -> tuple[str, str, int]:
 
 def allowed_origins() -> set[tuple[str, str, int]]:
     """The catalogs' own origins and those of MEDIDASH_CMS_ALLOWED_HOSTS."""
-    extra = [e.strip() for e in os.environ.get("MEDIDASH_CMS_ALLOWED_HOSTS", "").split(",")]
+    extra = [e.strip() for e in settings.current().cms_allowed_hosts.split(",")]
     urls = [data_url(), pdc_url()] + [e if "://" in e else f"https://{e}" for e in extra if e]
     return {_origin(url) for url in urls}
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+from medidash import settings
 from medidash.warehouse.embedded import EmbeddedServer
 
 
@@ -19,8 +18,8 @@ def run(args) -> int:
         print(server.status())
         return 0 if server.running() else 3
     elif args.action == "url":
-        if os.environ.get("MEDIDASH_DATABASE_URL"):
-            print(os.environ["MEDIDASH_DATABASE_URL"])
+        if settings.current().database_url:
+            print(settings.current().database_url)
             return 0
         wh = server.warehouse() if server.running() else server.start()
         print(wh.url if args.role == "owner" else wh.dashboard_url)

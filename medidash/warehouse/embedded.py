@@ -16,13 +16,13 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 from medidash import settings
+from medidash.ports import free_port
 
 DATABASE = "medidash"
 OWNER_ROLE = "medidash_owner"
@@ -81,7 +81,7 @@ class EmbeddedServerError(RuntimeError):
 
 
 def _binaries() -> Path:
-    choice = os.environ.get("MEDIDASH_PG_BINARIES", "auto")
+    choice = settings.current().pg_binaries
     if choice not in ("auto", "system", "pgserver"):
         path = Path(choice)
         if not (path / "pg_ctl").exists():
@@ -98,12 +98,6 @@ def _binaries() -> Path:
     from pgserver._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class EmbeddedServer:
@@ -174,7 +168,7 @@ class EmbeddedServer:
             ]
         )
         state = {
-            "port": _free_port(),
+            "port": free_port(),
             "binaries": str(bins),
             "owner_password": secrets.token_urlsafe(18),
             "dashboard_password": secrets.token_urlsafe(18),
