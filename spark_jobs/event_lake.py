@@ -40,6 +40,7 @@ import re
 import uuid
 from pathlib import Path
 
+from medidash import settings
 from spark_jobs import storage
 
 KINDS = ("procedures", "prescriptions")
@@ -60,7 +61,7 @@ def crash_point(name: str) -> None:
 
 def pointer_kind(lake: str) -> str:
     """`link` or `file` (module docstring): what a publish into this lake writes."""
-    chosen = os.environ.get(POINTER_ENV, "").strip().lower()
+    chosen = (settings.current().lake_pointer or "").strip().lower()
     if chosen in ("link", "file"):
         if chosen == "link" and not storage.is_local(lake):
             raise ValueError(f"{POINTER_ENV}=link needs a lake on a filesystem, not {lake}")

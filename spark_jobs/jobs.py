@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 
+from medidash import settings
 from spark_jobs import storage
 
 RECONCILIATION = "reconciliation.json"
@@ -40,7 +41,7 @@ def parser(description: str, *, database: bool = False, release: bool = False):
         # own runs, where a command line holding a password is their choice
         p.add_argument(
             "--database-url",
-            default=os.environ.get(DATABASE_URL_ENV),
+            default=settings.current().database_url,
             help=f"the warehouse's URL (default: ${DATABASE_URL_ENV}, the better place for it)",
         )
     return p
@@ -196,7 +197,7 @@ def main_guard(prog: str, body: Callable[[], None]) -> int:
 
     from medidash.errors import BAD_INPUT_PREFIX, EXIT_BAD_INPUT, BadInput, scrub_secrets
 
-    url = os.environ.get(DATABASE_URL_ENV, "")
+    url = settings.current().database_url or ""
     password = urlsplit(url).password or ""
     secrets = [url, password, unquote(password)]
     try:
