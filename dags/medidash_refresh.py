@@ -244,11 +244,9 @@ def medidash_refresh():
     def end_run(release: dict) -> None:
         """Last, whether the run succeeded or failed (a teardown does not decide the run's
         state): its work folder is removed and the marts lock given up."""
-        from medidash.orchestration import marts_lock, tasks
-        from spark_jobs.jobs import remove_work
+        from medidash.orchestration import tasks
 
-        remove_work(release["lake"], release["run_id"])
-        marts_lock.release(tasks.warehouse_url(), release["run_id"])
+        tasks.end_run(release)
 
     release = resolve_release()
     changed = release_changed(release)

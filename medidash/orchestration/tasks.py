@@ -219,6 +219,16 @@ def finish_run(run_id: str, status: str, error: str | None = None) -> None:
         )
 
 
+def end_run(release: dict) -> None:
+    """The run's last task, however the run ended: its work folder is removed and the marts
+    lock given up."""
+    from medidash.orchestration import marts_lock
+    from spark_jobs.jobs import remove_work
+
+    remove_work(release["lake"], release["run_id"])
+    marts_lock.release(warehouse_url(), release["run_id"])
+
+
 def describe_failure(task_id: str, error: BaseException | None) -> dict:
     """What `medidash run` reports of a failed task: its id, the kind (bad_input, refused,
     fault) and why in one line, without credentials. Pushed as the task's XCom
