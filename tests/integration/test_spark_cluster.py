@@ -1,12 +1,19 @@
 """The Spark jobs on a real standalone cluster: a master and two workers from the installed pyspark.
 
+The workers run in their own mount namespace (`unshare --mount`), where a tmpfs covers pytest's
+whole temporary tree: the release folder, the driver's MediDash home and working directory, the
+code zip do not exist for them (issue 17 item 3). Driver and workers both see only the lake,
+outside that tree, as they would an NFS or EFS mount; so every file an executor reads is in the
+lake's storage, and the jobs' lake operations go through Hadoop's FileSystem API on that path.
+
 The three steps are spark-submitted to `spark://127.0.0.1:PORT` the way the DAG submits them:
 the application file by absolute path, the project code as the `--py-files` zip the DAG's
 `package_code` task builds, from a working directory outside the repository. The master's JSON
 status shows two ALIVE workers and the finished applications; the results must match the
 generator's manifest (events written = events expected) and land in the `warehouse` fixture.
 
-A second test runs the whole DAG (`medidash run --spark-master spark://...`) on the cluster.
+A slow test runs the whole DAG (`medidash run --spark-master spark://...`) on the cluster and
+once locally (`local[*]`) on the same release: the events and the marts are equal.
 """
 
 from __future__ import annotations
@@ -14,9 +21,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -27,7 +36,8 @@ import pytest
 from medidash.generator.release import generate
 from medidash.ports import free_port
 from medidash.settings import PROJECT_ROOT, SPARK_JOBS_DIR
-from spark_jobs import jvm
+from spark_jobs import event_lake, jvm
+from tests.reliability import harness as h
 
 YEAR = 2023
 SCALE = 0.0005
@@ -47,10 +57,38 @@ def spark_env() -> dict[str, str]:
     }
 
 
-pytestmark = pytest.mark.skipif(
-    not all((SPARK_JOBS_DIR / f"{step}.py").exists() for step in STEPS),
-    reason="the Spark jobs have not landed yet",
-)
+def _can_unshare() -> bool:
+    try:
+        return subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+pytestmark = [
+    pytest.mark.skipif(
+        not all((SPARK_JOBS_DIR / f"{step}.py").exists() for step in STEPS),
+        reason="the Spark jobs have not landed yet",
+    ),
+    pytest.mark.skipif(
+        not _can_unshare(), reason="no mount namespace here (unshare --mount needs CAP_SYS_ADMIN)"
+    ),
+]
+
+
+def hidden(folders: list[Path]) -> list[str]:
+    """A command prefix that runs a command in a new mount namespace where each folder is an
+    empty tmpfs: what is under it on this machine does not exist for the command."""
+    mounts = "".join(f'mount -t tmpfs -o size=1m medidash-hidden "{f}" && ' for f in folders)
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", mounts + 'exec "$@"', "-"]
+
+
+@pytest.fixture(scope="module")
+def shared():
+    """Folders driver and workers both see (the lake, as an NFS or EFS mount; the workers'
+    own work folders), outside pytest's temporary tree."""
+    root = Path(tempfile.mkdtemp(prefix="medidash-shared-"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def master_status(ui: str) -> dict:
@@ -74,9 +112,11 @@ def _wait(predicate, timeout: float, what: str, processes=()) -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """A standalone master and two 1-core workers; yields (master URL, web UI URL)."""
+def cluster(tmp_path_factory, shared):
+    """A standalone master and two 1-core workers, each in a mount namespace without pytest's
+    temporary tree (`hidden`); yields (master URL, web UI URL, the workers' PIDs)."""
     root = tmp_path_factory.mktemp("spark-cluster")
+    driver_disk = tmp_path_factory.getbasetemp()
     env = {**os.environ, **spark_env(), "SPARK_NO_DAEMONIZE": "1"}
     port, ui = free_port(), free_port()
     spark_class = str(BIN / "spark-class")
@@ -100,16 +140,16 @@ def cluster(tmp_path_factory):
         )  # fmt: skip
         _wait(lambda: master_status(web), 90, "master web UI", processes)
         for n in (1, 2):
-            work = root / f"work-{n}"
+            work = shared / f"worker-{n}"
             work.mkdir()
             start(
                 f"worker-{n}",
-                [spark_class, "org.apache.spark.deploy.worker.Worker", "--cores", "1",
-                 "--memory", "1g", "--webui-port", str(free_port()), "--work-dir", str(work),
-                 master],
+                [*hidden([driver_disk]), spark_class, "org.apache.spark.deploy.worker.Worker",
+                 "--cores", "1", "--memory", "1g", "--webui-port", str(free_port()),
+                 "--work-dir", str(work), master],
             )  # fmt: skip
         _wait(lambda: master_status(web)["aliveworkers"] == 2, 90, "two workers", processes)
-        yield master, web
+        yield master, web, [process.pid for process in processes[1:]]
     finally:
         for process in processes:
             try:
@@ -185,10 +225,10 @@ def spark_submit(master: str, code: Path, step: str, args: list[str], cwd: Path)
 
 
 @pytest.fixture(scope="module")
-def cluster_run(cluster, release, code_zip, warehouse, tmp_path_factory):
-    master, web = cluster
+def cluster_run(cluster, release, code_zip, warehouse, tmp_path_factory, shared):
+    master, web, _ = cluster
     folder, manifest = release
-    lake = tmp_path_factory.mktemp("lake")
+    lake = shared / "lake-steps"
     elsewhere = tmp_path_factory.mktemp("driver-cwd")
     assert not (elsewhere / "spark_jobs").exists() and elsewhere != PROJECT_ROOT
     run_id = "cluster_test"
@@ -206,6 +246,17 @@ def cluster_run(cluster, release, code_zip, warehouse, tmp_path_factory):
         assert result.returncode == 0, f"{step}:\n{_failure(result.stderr)}"
     print(f"\nspark-submit on the standalone cluster: {timings}")
     return {"lake": lake, "run_id": run_id, "manifest": manifest, "web": web}
+
+
+def test_the_workers_do_not_see_the_drivers_disk(cluster, release, code_zip, shared):
+    folder, _ = release
+    for pid in cluster[2]:
+        seen = subprocess.run(
+            ["nsenter", "--target", str(pid), "--mount", "ls", "-A", str(folder), str(shared)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert "No such file or directory" in seen.stderr and str(folder) in seen.stderr, seen
+        assert "worker-1" in seen.stdout, seen
 
 
 def test_two_workers_ran_the_three_applications(cluster_run):
@@ -270,32 +321,52 @@ def test_landing_rows_are_in_the_warehouse(cluster_run, warehouse):
     assert all(n > 0 for n in counts.values()), counts
 
 
-@pytest.mark.slow
-def test_the_dag_runs_its_spark_steps_on_the_cluster(cluster, release, warehouse, tmp_path):
-    """`medidash run --spark-master spark://...`: the DAG's SparkSubmitOperator tasks go to the
-    standalone master (the spark_default connection), and the run reaches the marts."""
-    master, web = cluster
-    folder, _ = release
-    before = {app["id"] for app in master_status(web)["completedapps"]}
-    home = tmp_path / "home"
+def medidash_run(release: Path, lake: Path, home: Path, url: str, *spark: str) -> float:
     env = {
         **os.environ,
         "MEDIDASH_HOME": str(home),
         "MEDIDASH_SPARK_DRIVER_MEMORY": "1g",
         "SPARK_LOCAL_IP": "127.0.0.1",
     }
+    started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "medidash.cli", "run", "--input", str(folder),
-         "--year", str(YEAR), "--database-url", warehouse.url,
-         "--lake", str(tmp_path / "lake"), "--spark-master", master, "--force"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500,
+        [sys.executable, "-m", "medidash.cli", "run", "--input", str(release),
+         "--year", str(YEAR), "--database-url", url, "--lake", str(lake), *spark, "--force"],
+        cwd=home.parent, env=env, capture_output=True, text=True, timeout=1500,
     )  # fmt: skip
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    return time.perf_counter() - started
+
+
+def published_events(lake: Path) -> dict[str, str]:
+    """Every event file of the year's current release: its name and a digest of its rows."""
+    current = event_lake.current_release(str(lake), YEAR)
+    return {
+        f"{kind}/{name}": digest
+        for kind in event_lake.KINDS
+        for name, digest in h.parquet_digest(current / kind).items()
+    }
+
+
+@pytest.mark.slow
+def test_the_dag_on_the_cluster_equals_a_local_run(cluster, release, warehouse, tmp_path, shared):
+    """`medidash run --spark-master spark://...`: the DAG's SparkSubmitOperator tasks go to the
+    standalone master (the spark_default connection), whose workers see only the shared lake;
+    the run's events and marts equal those of the same DAG run with `local[*]`."""
+    master, web, _ = cluster
+    folder, _ = release
+    before = {app["id"] for app in master_status(web)["completedapps"]}
+    took = {"cluster": medidash_run(folder, shared / "lake-dag", tmp_path / "home-cluster",
+                                    warehouse.url, "--spark-master", master)}  # fmt: skip
     apps = [a for a in master_status(web)["completedapps"] if a["id"] not in before]
     assert len(apps) == len(STEPS)
     assert all(app["state"] == "FINISHED" for app in apps), apps
-    with psycopg.connect(warehouse.url) as conn:
-        rows = conn.execute(
-            "select count(*) from marts.procedure_counts where data_year = %s", (YEAR,)
-        ).fetchone()[0]
-    assert rows > 0
+    on_cluster = {"events": published_events(shared / "lake-dag"),
+                  "marts": h.marts_snapshot(warehouse.url)}  # fmt: skip
+    assert all(rows > 0 for rows, _ in on_cluster["marts"].values()), on_cluster["marts"]
+
+    took["local"] = medidash_run(folder, tmp_path / "lake-local", tmp_path / "home-local",
+                                 warehouse.url)  # fmt: skip
+    print(f"\nmedidash run on the cluster and locally (s): {took}")
+    assert published_events(tmp_path / "lake-local") == on_cluster["events"]
+    assert h.marts_snapshot(warehouse.url) == on_cluster["marts"]
