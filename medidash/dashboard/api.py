@@ -1,20 +1,30 @@
 """The JSON API, `/api/v1`: the dashboard's data for other tools, with an OpenAPI description.
 
-Every response is JSON (or CSV with `?format=csv` on the table endpoints, written by
-`exports`, formula cells neutralised); invalid input (a number that is not plain ASCII digits
-in range, say) is a 400 with a message, an unknown geography or year a 404.
+Every response is JSON, or CSV with `?format=csv` on a list endpoint (written by `exports`,
+formula cells neutralised). Invalid input (a number that is not plain ASCII digits in range,
+say) is a 400 with a message, an unknown geography, provider, code, drug or year a 404.
+
+Every list is paginated (`validation.page`): `limit` rows (each list has its own default, at
+most 1,000), from `offset`, or after a `cursor`. The body stays a JSON array, as before
+pagination; the page's context is in headers: `X-Total-Count` (the whole list's rows),
+`X-Next-Cursor` and a `Link: <...>; rel="next"` (absent on the last page). `format=csv` is
+the whole list, streamed (the page parameters are checked, then not applied).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, jsonify, request
 
 from medidash.dashboard import exports
 from medidash.dashboard import validation as v
+from medidash.dashboard.queries import ListQuery
 
 api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+# the default page size of lists a client wants whole (a map's states, a year series)
+WHOLE = v.MAX_PAGE
 
 
 def _marts():
@@ -29,11 +39,36 @@ def _json_value(value):
     return value
 
 
-def _rows(rows: list[dict], name: str):
-    rows = [{k: _json_value(val) for k, val in r.items()} for r in rows]
-    if request.args.get("format") == "csv":
-        return exports.csv_response(rows, name)
-    return jsonify(rows)
+def _json_row(row: dict) -> dict:
+    return {k: _json_value(val) for k, val in row.items()}
+
+
+def _csv() -> bool:
+    fmt = request.args.get("format")
+    if fmt not in (None, "json", "csv"):
+        raise v.InvalidInput("format must be json or csv")
+    return fmt == "csv"
+
+
+def _list(query: ListQuery, name: str, default: int = 25, must_exist: bool = False):
+    """A list endpoint's response: one page as JSON, or the whole list as streamed CSV.
+    `must_exist`: an empty list is a 404 (a series of something never loaded)."""
+    page = v.page(request.args, default)
+    csv = _csv()
+    marts = _marts()
+    if must_exist and marts.page(query, v.Page(1)).total == 0:
+        raise NotFound(f"no {name.replace('-', ' ')} in any loaded year")
+    if csv:
+        return exports.csv_stream_response(marts.stream(query), name)
+    result = marts.page(query, page)
+    response = jsonify([_json_row(r) for r in result.rows])
+    response.headers["X-Total-Count"] = str(result.total)
+    if result.next_cursor is not None:
+        args = {k: val for k, val in request.args.items() if k not in ("offset", "cursor")}
+        args["cursor"] = result.next_cursor
+        response.headers["X-Next-Cursor"] = result.next_cursor
+        response.headers["Link"] = f'<{request.path}?{urlencode(args)}>; rel="next"'
+    return response
 
 
 class NotFound(LookupError):
@@ -66,6 +101,12 @@ def _geo(level: str, geo_id: str) -> tuple[str, str, int, dict]:
     return level, geo_id, year, summary
 
 
+def _geo_arg() -> tuple[str, str]:
+    """The geography of a code's or drug's series (`?level=&geo_id=`), the nation by default."""
+    level = request.args.get("level", "nation")
+    return v.geo(level, request.args.get("geo_id", v.NATION if level == "nation" else None))
+
+
 @api.get("/years")
 def years():
     return jsonify(_marts().years())
@@ -74,66 +115,216 @@ def years():
 @api.get("/states")
 def states():
     year = _year()
-    return _rows(_marts().states(year), f"states-{year}")
+    return _list(_marts().states_list(year), f"states-{year}", WHOLE)
 
 
 @api.get("/geo/<level>/<geo_id>")
 def geo_summary(level, geo_id):
     *_, summary = _geo(level, geo_id)
-    return jsonify({k: _json_value(val) for k, val in summary.items()})
+    return jsonify(_json_row(summary))
+
+
+@api.get("/geo/<level>/<geo_id>/series")
+def geo_series(level, geo_id):
+    level, geo_id = v.geo(level, geo_id)
+    query = _marts().geo_series(level, geo_id)
+    return _list(query, f"series-{level}-{geo_id}", WHOLE, must_exist=True)
 
 
 @api.get("/geo/<level>/<geo_id>/procedures")
 def procedures(level, geo_id):
     level, geo_id, year, _ = _geo(level, geo_id)
-    drugs = request.args.get("drugs", "false")
-    if drugs not in ("true", "false"):
-        raise v.InvalidInput("drugs must be true or false")
-    rows = _marts().procedures(level, geo_id, year, drugs == "true", limit=_limit())
-    return _rows(rows, f"{'drugs' if drugs == 'true' else 'procedures'}-{level}-{geo_id}-{year}")
+    drugs = v.flag("drugs", request.args.get("drugs"))
+    query = _marts().procedures_list(level, geo_id, year, drugs)
+    return _list(query, f"{'drugs' if drugs else 'procedures'}-{level}-{geo_id}-{year}")
 
 
 @api.get("/geo/<level>/<geo_id>/prescriptions")
 def prescriptions(level, geo_id):
     level, geo_id, year, _ = _geo(level, geo_id)
-    rows = _marts().prescriptions(level, geo_id, year, limit=_limit())
-    return _rows(rows, f"prescriptions-{level}-{geo_id}-{year}")
+    query = _marts().prescriptions_list(level, geo_id, year)
+    return _list(query, f"prescriptions-{level}-{geo_id}-{year}")
 
 
 @api.get("/geo/<level>/<geo_id>/specialties")
 def specialties(level, geo_id):
     level, geo_id, year, _ = _geo(level, geo_id)
-    return _rows(_marts().specialties(level, geo_id, year), f"specialties-{level}-{geo_id}-{year}")
+    query = _marts().specialties_list(level, geo_id, year)
+    return _list(query, f"specialties-{level}-{geo_id}-{year}", 200)
 
 
 @api.get("/geo/<level>/<geo_id>/schools")
 def schools(level, geo_id):
     level, geo_id, year, _ = _geo(level, geo_id)
-    rows = _marts().schools(level, geo_id, year, limit=_limit())
-    return _rows(rows, f"schools-{level}-{geo_id}-{year}")
+    query = _marts().schools_list(level, geo_id, year)
+    return _list(query, f"schools-{level}-{geo_id}-{year}", 15)
 
 
 @api.get("/practices")
 def practices():
-    text = v.search_text(request.args.get("q"))
+    text = v.api_search_text(request.args.get("q"))
     if len(text) < 2:
         raise v.InvalidInput("q needs at least two characters")
-    return jsonify(_marts().search_practices(text, _year()))
+    year = _year()
+    return _list(_marts().practices_list(text, year), f"practices-{year}", 20)
 
 
 @api.get("/practices/<practice_id>/hospitals")
 def hospitals(practice_id):
     _, practice_id, year, _ = _geo("practice", practice_id)
-    return _rows(_marts().hospitals(practice_id, year), f"hospitals-{practice_id}-{year}")
+    query = _marts().hospitals_list(practice_id, year)
+    return _list(query, f"hospitals-{practice_id}-{year}", 100)
 
 
-def _limit() -> int:
-    return v.limit(request.args.get("limit"))
+@api.get("/providers")
+def providers():
+    text = v.api_search_text(request.args.get("q"))
+    state = v.state(request.args.get("state"))
+    provider_type = v.provider_type(request.args.get("provider_type"))
+    year = _year()
+    query = _marts().provider_search(year, text, state, provider_type)
+    return _list(query, f"providers-{year}")
+
+
+@api.get("/provider-types")
+def provider_types():
+    year = _year()
+    return _list(_marts().provider_types(year), f"provider-types-{year}", WHOLE)
+
+
+def _provider(npi: str) -> tuple[str, int, dict]:
+    npi = v.npi(npi)
+    year = _year()
+    row = _marts().provider(npi, year)
+    if row is None:
+        raise NotFound(f"no provider {npi} in {year}")
+    return npi, year, row
+
+
+@api.get("/providers/<npi>")
+def provider(npi):
+    npi = v.npi(npi)
+    year = _year()
+    with _marts().consistent() as marts:
+        row = marts.provider(npi, year)
+        if row is None:
+            raise NotFound(f"no provider {npi} in {year}")
+        peers = marts.provider_peers(row)
+        loaded = marts.provider_years(npi)
+    return jsonify(
+        {
+            "provider": _json_row(row),
+            "peers": {name: _json_row(group) for name, group in peers.items()},
+            "years": loaded,
+        }
+    )
+
+
+@api.get("/providers/<npi>/procedures")
+def provider_procedures(npi):
+    npi, year, _ = _provider(npi)
+    drugs = v.flag("drugs", request.args.get("drugs"), default=None)
+    query = _marts().provider_procedures(npi, year, drugs)
+    return _list(query, f"procedures-{npi}-{year}")
+
+
+@api.get("/providers/<npi>/prescriptions")
+def provider_prescriptions(npi):
+    npi, year, _ = _provider(npi)
+    return _list(_marts().provider_prescriptions(npi, year), f"prescriptions-{npi}-{year}")
+
+
+@api.get("/providers/<npi>/series")
+def provider_series(npi):
+    npi = v.npi(npi)
+    return _list(_marts().provider_series(npi), f"provider-{npi}", WHOLE, must_exist=True)
+
+
+def _code(code: str) -> tuple[str, int, dict]:
+    code = v.hcpcs(code)
+    year = _year()
+    row = _marts().procedure(code, year)
+    if row is None:
+        raise NotFound(f"no HCPCS code {code} in {year}")
+    return code, year, row
+
+
+@api.get("/procedures/<code>")
+def procedure(code):
+    *_, row = _code(code)
+    return jsonify(_json_row(row))
+
+
+@api.get("/procedures/<code>/states")
+def procedure_states(code):
+    code, year, _ = _code(code)
+    return _list(_marts().procedure_states(code, year), f"states-{code}-{year}", WHOLE)
+
+
+@api.get("/procedures/<code>/providers")
+def procedure_providers(code):
+    code, year, _ = _code(code)
+    state = v.state(request.args.get("state"))
+    query = _marts().procedure_providers(code, year, state)
+    return _list(query, f"providers-{code}-{year}")
+
+
+@api.get("/procedures/<code>/series")
+def procedure_series(code):
+    code = v.hcpcs(code)
+    level, geo_id = _geo_arg()
+    query = _marts().procedure_series(code, level, geo_id)
+    return _list(query, f"series-{code}-{level}-{geo_id}", WHOLE, must_exist=True)
+
+
+def _drug(name: str) -> tuple[str, int, dict]:
+    name = v.drug(name)
+    year = _year()
+    row = _marts().drug(name, year)
+    if row is None:
+        raise NotFound(f"no generic drug {name} in {year}")
+    return name, year, row
+
+
+@api.get("/drugs/<path:generic_name>")
+def drug(generic_name):
+    *_, row = _drug(generic_name)
+    return jsonify(_json_row(row))
+
+
+@api.get("/drugs/<path:generic_name>/states")
+def drug_states(generic_name):
+    name, year, _ = _drug(generic_name)
+    return _list(_marts().drug_states(name, year), f"states-{name}-{year}", WHOLE)
+
+
+@api.get("/drugs/<path:generic_name>/providers")
+def drug_providers(generic_name):
+    name, year, _ = _drug(generic_name)
+    state = v.state(request.args.get("state"))
+    return _list(_marts().drug_providers(name, year, state), f"providers-{name}-{year}")
+
+
+@api.get("/drugs/<path:generic_name>/series")
+def drug_series(generic_name):
+    name = v.drug(generic_name)
+    level, geo_id = _geo_arg()
+    query = _marts().drug_series(name, level, geo_id)
+    return _list(query, f"series-{name}-{level}-{geo_id}", WHOLE, must_exist=True)
 
 
 @api.get("/openapi.json")
 def openapi():
     return jsonify(OPENAPI)
+
+
+@api.route("/<path:unknown>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+def no_such_endpoint(unknown):
+    """Anything else under /api/v1 is a JSON 404 (never the dashboard's page)."""
+    return jsonify({"error": "no such endpoint"}), 404
+
+
+# The OpenAPI document: every route above, its parameters and its responses.
 
 
 def _param(name, where, schema, description, required=False):
@@ -146,40 +337,108 @@ def _param(name, where, schema, description, required=False):
     }
 
 
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
 _YEAR = _param("year", "query", {"type": "integer"}, "Data year (default: the latest loaded).")
 _LEVEL = _param("level", "path", {"type": "string", "enum": list(v.LEVELS)}, "Geography level.")
 _ID = _param(
     "geo_id",
     "path",
-    {"type": "string", "pattern": "^([A-Z]{2}|[0-9]{5}|[0-9]{10})$"},
-    "State code, ZIP5 or practice PAC ID.",
+    {"type": "string", "pattern": "^(US|[A-Z]{2}|[0-9]{5}|[0-9]{10})$"},
+    "US (nation), state code, ZIP5 or practice PAC ID.",
 )
-_FORMAT = _param("format", "query", {"type": "string", "enum": ["json", "csv"]}, "Output format.")
-_LIMIT = _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}, "Rows.")
+_FORMAT = _param(
+    "format",
+    "query",
+    {"type": "string", "enum": ["json", "csv"]},
+    "json: one page; csv: the whole list, streamed.",
+)
+_OFFSET = _param(
+    "offset",
+    "query",
+    {"type": "integer", "minimum": 0, "maximum": v.MAX_OFFSET, "default": 0},
+    "Rows to skip (not with cursor).",
+)
+_CURSOR = _param(
+    "cursor",
+    "query",
+    {"type": "string", "maxLength": v.MAX_CURSOR},
+    "Start after the row this cursor names: a previous page's X-Next-Cursor (not with offset).",
+)
+_NPI = _param("npi", "path", {"type": "string", "pattern": "^[0-9]{10}$"}, "Provider NPI.")
+_CODE = _param("code", "path", {"type": "string", "pattern": "^[0-9A-Za-z]{5}$"}, "HCPCS code.")
+_DRUG = _param(
+    "generic_name",
+    "path",
+    {"type": "string", "maxLength": v.MAX_NAME},
+    "Generic drug name, any case (as in the marts once upper-cased; may contain /).",
+)
+_STATE = _param(
+    "state", "query", {"type": "string", "pattern": "^[A-Za-z]{2}$"}, "Only this state."
+)
+_SERIES_GEO = [
+    _param(
+        "level",
+        "query",
+        {"type": "string", "enum": list(v.LEVELS), "default": "nation"},
+        "Geography level of the series.",
+    ),
+    _param(
+        "geo_id",
+        "query",
+        {"type": "string"},
+        "Geography of the series (default US for the nation).",
+    ),
+]
+_DRUGS_FLAG = _param(
+    "drugs",
+    "query",
+    {"type": "string", "enum": ["true", "false"]},
+    "Part B drugs (true) or procedures (false).",
+)
+_ERROR = {"content": {"application/json": {"schema": _ref("Error")}}}
 _ERRORS = {
-    "400": {
-        "description": "Invalid input",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    "400": {"description": "Invalid input", **_ERROR},
+    "404": {"description": "Unknown geography, provider, code, drug or year", **_ERROR},
+}
+_PAGE_HEADERS = {
+    "X-Total-Count": {
+        "description": "Rows in the whole list",
+        "schema": {"type": "integer"},
     },
-    "404": {
-        "description": "Unknown geography or year",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    "X-Next-Cursor": {
+        "description": "The next page's cursor (absent on the last page)",
+        "schema": {"type": "string"},
+    },
+    "Link": {
+        "description": 'The next page\'s URL, rel="next" (absent on the last page)',
+        "schema": {"type": "string"},
     },
 }
 
 
-def _table(summary: str, params: list) -> dict:
+def _list_op(summary: str, params: list, default: int, item: str | None = None) -> dict:
+    """A list endpoint: its own parameters, then the page's (limit with this list's default,
+    offset, cursor, format)."""
+    limit = _param(
+        "limit",
+        "query",
+        {"type": "integer", "minimum": 1, "maximum": v.MAX_PAGE, "default": default},
+        "Rows per page.",
+    )
+    items = _ref(item) if item else {"type": "object"}
     return {
         "get": {
             "summary": summary,
-            "parameters": params,
+            "parameters": [*params, limit, _OFFSET, _CURSOR, _FORMAT],
             "responses": {
                 "200": {
-                    "description": "Rows, largest first",
+                    "description": "One page of rows as JSON, or the whole list as CSV",
+                    "headers": _PAGE_HEADERS,
                     "content": {
-                        "application/json": {
-                            "schema": {"type": "array", "items": {"type": "object"}}
-                        },
+                        "application/json": {"schema": {"type": "array", "items": items}},
                         "text/csv": {"schema": {"type": "string"}},
                     },
                 },
@@ -189,13 +448,92 @@ def _table(summary: str, params: list) -> dict:
     }
 
 
+def _object_op(summary: str, params: list, schema: str) -> dict:
+    return {
+        "get": {
+            "summary": summary,
+            "parameters": params,
+            "responses": {
+                "200": {
+                    "description": summary,
+                    "content": {"application/json": {"schema": _ref(schema)}},
+                },
+                **_ERRORS,
+            },
+        }
+    }
+
+
+def _properties(types: dict[str, str], nullable: tuple[str, ...] = ()) -> dict:
+    return {
+        "type": "object",
+        "properties": {
+            name: {"type": kind, **({"nullable": True} if name in nullable else {})}
+            for name, kind in types.items()
+        },
+    }
+
+
+_MONEY = ("submitted_charge", "allowed_amount", "paid_amount", "standardized_amount")
+_PROCEDURE = {
+    "data_year": "integer",
+    "hcpcs_code": "string",
+    "hcpcs_description": "string",
+    "is_drug": "boolean",
+    "event_count": "integer",
+    "service_units": "number",
+    "pct_of_geo": "number",
+    **dict.fromkeys(_MONEY, "number"),
+}
+_PROVIDER = {
+    "data_year": "integer",
+    "npi": "string",
+    "display_name": "string",
+    "entity_type": "string",
+    "provider_type": "string",
+    "primary_specialty": "string",
+    "state": "string",
+    "zip5": "string",
+    "procedure_events": "integer",
+    "service_units": "number",
+    "paid_amount": "number",
+    "allowed_amount": "number",
+    "prescription_claims": "integer",
+    "drug_cost": "number",
+    "mips_score": "number",
+    "paid_pctile_state": "number",
+    "paid_pctile_nation": "number",
+    "claims_pctile_nation": "number",
+}
+_PROVIDER_SCHEMA = _properties(
+    _PROVIDER,
+    nullable=(
+        "display_name",
+        "entity_type",
+        "provider_type",
+        "primary_specialty",
+        "state",
+        "zip5",
+        "allowed_amount",
+        "paid_amount",
+        "mips_score",
+        "paid_pctile_state",
+        "paid_pctile_nation",
+        "claims_pctile_nation",
+    ),
+)
+_PROVIDER_SCHEMA["properties"]["practice_ids"] = {"type": "array", "items": {"type": "string"}}
+
 OPENAPI = {
     "openapi": "3.0.3",
     "info": {
         "title": "MediDash API",
         "version": "1",
-        "description": "Medicare procedures, prescriptions and clinicians by state, ZIP "
-        "code and group practice, from the MediDash marts.",
+        "description": "Medicare procedures, payments, prescriptions and clinicians by "
+        "nation, state, ZIP code, group practice and provider, from the MediDash marts. "
+        "Every list is paginated: limit (each list's default, at most 1000), offset or "
+        "cursor; the whole list's row count is in X-Total-Count, the next page in "
+        "X-Next-Cursor and Link. format=csv streams the whole list.",
     },
     "paths": {
         "/api/v1/years": {
@@ -213,63 +551,55 @@ OPENAPI = {
                 },
             }
         },
-        "/api/v1/states": _table("Every state's summary", [_YEAR, _FORMAT]),
-        "/api/v1/geo/{level}/{geo_id}": {
+        "/api/v1/openapi.json": {
             "get": {
-                "summary": "A geography's summary",
-                "parameters": [_LEVEL, _ID, _YEAR],
+                "summary": "This document",
                 "responses": {
                     "200": {
-                        "description": "Summary",
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/GeoSummary"}
-                            }
-                        },
-                    },
-                    **_ERRORS,
+                        "description": "The OpenAPI document",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
                 },
             }
         },
-        "/api/v1/geo/{level}/{geo_id}/procedures": _table(
+        "/api/v1/states": _list_op("Every state's summary", [_YEAR], WHOLE),
+        "/api/v1/geo/{level}/{geo_id}": _object_op(
+            "A geography's summary", [_LEVEL, _ID, _YEAR], "GeoSummary"
+        ),
+        "/api/v1/geo/{level}/{geo_id}/series": _list_op(
+            "A geography's summary in every loaded year, with the change from the previous one",
+            [_LEVEL, _ID],
+            WHOLE,
+        ),
+        "/api/v1/geo/{level}/{geo_id}/procedures": _list_op(
             "Procedures (or Part B drugs with drugs=true) by events",
-            [
-                _LEVEL,
-                _ID,
-                _YEAR,
-                _FORMAT,
-                _LIMIT,
-                _param(
-                    "drugs",
-                    "query",
-                    {"type": "string", "enum": ["true", "false"]},
-                    "Part B drugs instead of procedures.",
-                ),
-            ],
+            [_LEVEL, _ID, _YEAR, _DRUGS_FLAG],
+            25,
         ),
-        "/api/v1/geo/{level}/{geo_id}/prescriptions": _table(
-            "Part D prescriptions by claims", [_LEVEL, _ID, _YEAR, _FORMAT, _LIMIT]
+        "/api/v1/geo/{level}/{geo_id}/prescriptions": _list_op(
+            "Part D prescriptions by claims", [_LEVEL, _ID, _YEAR], 25
         ),
-        "/api/v1/geo/{level}/{geo_id}/specialties": _table(
-            "Primary specialties of the clinicians", [_LEVEL, _ID, _YEAR, _FORMAT]
+        "/api/v1/geo/{level}/{geo_id}/specialties": _list_op(
+            "Primary specialties of the clinicians", [_LEVEL, _ID, _YEAR], 200
         ),
-        "/api/v1/geo/{level}/{geo_id}/schools": _table(
-            "Medical schools of the clinicians", [_LEVEL, _ID, _YEAR, _FORMAT, _LIMIT]
+        "/api/v1/geo/{level}/{geo_id}/schools": _list_op(
+            "Medical schools of the clinicians", [_LEVEL, _ID, _YEAR], 15
         ),
-        "/api/v1/practices": _table(
+        "/api/v1/practices": _list_op(
             "Practices by name (substring, any case) or PAC ID prefix",
             [
                 _param(
                     "q",
                     "query",
-                    {"type": "string", "minLength": 2, "maxLength": 80},
+                    {"type": "string", "minLength": 2, "maxLength": v.MAX_SEARCH},
                     "Search text.",
                     required=True,
                 ),
                 _YEAR,
             ],
+            20,
         ),
-        "/api/v1/practices/{practice_id}/hospitals": _table(
+        "/api/v1/practices/{practice_id}/hospitals": _list_op(
             "A practice's facility affiliations",
             [
                 _param(
@@ -279,8 +609,87 @@ OPENAPI = {
                     "Practice PAC ID.",
                 ),
                 _YEAR,
-                _FORMAT,
             ],
+            100,
+        ),
+        "/api/v1/providers": _list_op(
+            "Provider search: display name prefix (any case) or NPI prefix (digits), by name",
+            [
+                _param(
+                    "q",
+                    "query",
+                    {"type": "string", "maxLength": v.MAX_SEARCH},
+                    "Name prefix, or NPI prefix when all digits (absent: every provider).",
+                ),
+                _STATE,
+                _param(
+                    "provider_type",
+                    "query",
+                    {"type": "string", "maxLength": v.MAX_NAME},
+                    "Only this provider type (any case), as listed by /provider-types.",
+                ),
+                _YEAR,
+            ],
+            25,
+            "ProviderHit",
+        ),
+        "/api/v1/provider-types": _list_op(
+            "The year's provider types and their number of providers", [_YEAR], WHOLE
+        ),
+        "/api/v1/providers/{npi}": _object_op(
+            "A provider's profile: its mart row, its peer groups, its loaded years",
+            [_NPI, _YEAR],
+            "ProviderProfile",
+        ),
+        "/api/v1/providers/{npi}/procedures": _list_op(
+            "A provider's HCPCS codes by events",
+            [
+                _NPI,
+                _YEAR,
+                _param(
+                    "drugs",
+                    "query",
+                    {"type": "string", "enum": ["true", "false"]},
+                    "Only Part B drugs (true) or only procedures (false); absent: both.",
+                ),
+            ],
+            25,
+        ),
+        "/api/v1/providers/{npi}/prescriptions": _list_op(
+            "A provider's Part D drugs by claims", [_NPI, _YEAR], 25
+        ),
+        "/api/v1/providers/{npi}/series": _list_op(
+            "A provider in every loaded year, with the change from its previous year",
+            [_NPI],
+            WHOLE,
+        ),
+        "/api/v1/procedures/{code}": _object_op(
+            "A HCPCS code's national figure", [_CODE, _YEAR], "Procedure"
+        ),
+        "/api/v1/procedures/{code}/states": _list_op(
+            "A HCPCS code in every state (for a map)", [_CODE, _YEAR], WHOLE
+        ),
+        "/api/v1/procedures/{code}/providers": _list_op(
+            "The providers billing a HCPCS code, by events", [_CODE, _YEAR, _STATE], 25
+        ),
+        "/api/v1/procedures/{code}/series": _list_op(
+            "A HCPCS code in every loaded year (nationally, or in one geography)",
+            [_CODE, *_SERIES_GEO],
+            WHOLE,
+        ),
+        "/api/v1/drugs/{generic_name}": _object_op(
+            "A generic drug's national figure", [_DRUG, _YEAR], "Drug"
+        ),
+        "/api/v1/drugs/{generic_name}/states": _list_op(
+            "A generic drug in every state (for a map)", [_DRUG, _YEAR], WHOLE
+        ),
+        "/api/v1/drugs/{generic_name}/providers": _list_op(
+            "The prescribers of a generic drug, by claims", [_DRUG, _YEAR, _STATE], 25
+        ),
+        "/api/v1/drugs/{generic_name}/series": _list_op(
+            "A generic drug in every loaded year (nationally, or in one geography)",
+            [_DRUG, *_SERIES_GEO],
+            WHOLE,
         ),
     },
     "components": {
@@ -290,26 +699,85 @@ OPENAPI = {
                 "properties": {"error": {"type": "string"}},
                 "required": ["error"],
             },
-            "GeoSummary": {
+            "GeoSummary": _properties(
+                {
+                    "data_year": "integer",
+                    "geo_level": "string",
+                    "geo_id": "string",
+                    "display_name": "string",
+                    "state": "string",
+                    "clinician_count": "integer",
+                    "procedure_events": "integer",
+                    "prescription_claims": "integer",
+                    "avg_mips_score": "number",
+                    "paid_amount": "number",
+                    "drug_cost": "number",
+                    "provider_count": "integer",
+                },
+                nullable=("state", "avg_mips_score"),
+            ),
+            "Procedure": _properties(_PROCEDURE, nullable=("hcpcs_description", *_MONEY)),
+            "Drug": _properties(
+                {
+                    "data_year": "integer",
+                    "generic_name": "string",
+                    "claim_count": "integer",
+                    "day_supply": "integer",
+                    "drug_cost": "number",
+                    "pct_of_geo": "number",
+                }
+            ),
+            "ProviderHit": _properties(
+                {
+                    k: _PROVIDER[k]
+                    for k in (
+                        "npi",
+                        "display_name",
+                        "entity_type",
+                        "provider_type",
+                        "primary_specialty",
+                        "state",
+                        "zip5",
+                        "procedure_events",
+                        "paid_amount",
+                        "prescription_claims",
+                        "drug_cost",
+                        "paid_pctile_nation",
+                    )
+                },
+                nullable=("display_name", "entity_type", "provider_type", "primary_specialty"),
+            ),
+            "Provider": _PROVIDER_SCHEMA,
+            "PeerGroup": _properties(
+                {
+                    "measure": "string",
+                    "provider_type": "string",
+                    "state": "string",
+                    "providers": "integer",
+                    "median": "number",
+                    "p90": "number",
+                    "value": "number",
+                    "pctile": "number",
+                },
+                nullable=("state", "median", "p90", "pctile"),
+            ),
+            "ProviderProfile": {
                 "type": "object",
                 "properties": {
-                    "data_year": {"type": "integer"},
-                    "geo_level": {"type": "string"},
-                    "geo_id": {"type": "string"},
-                    "display_name": {"type": "string"},
-                    "state": {"type": "string", "nullable": True},
-                    "clinician_count": {"type": "integer"},
-                    "procedure_events": {"type": "integer"},
-                    "prescription_claims": {"type": "integer"},
-                    "avg_mips_score": {"type": "number", "nullable": True},
+                    "provider": _ref("Provider"),
+                    "peers": {
+                        "type": "object",
+                        "description": "Peer groups of the percentiles: providers of the "
+                        "same provider type with a value above 0 (empty without a type)",
+                        "properties": {
+                            "paid_state": _ref("PeerGroup"),
+                            "paid_nation": _ref("PeerGroup"),
+                            "claims_nation": _ref("PeerGroup"),
+                        },
+                    },
+                    "years": {"type": "array", "items": {"type": "integer"}},
                 },
             },
         }
     },
 }
-
-
-@api.route("/<path:unknown>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
-def no_such_endpoint(unknown):
-    """Anything else under /api/v1 is a JSON 404 (never the dashboard's page)."""
-    return jsonify({"error": "no such endpoint"}), 404

@@ -14,19 +14,25 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from numbers import Number
 
 from flask import Response
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# a download's file name keeps only these (a drug name may hold `/`, `"` or a space)
+FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# rows per chunk of a streamed CSV: few enough writes, a small bounded buffer
+CHUNK_ROWS = 500
 
 
 def safe_cell(value):
-    """The cell as written: numbers and empty values as they are, text neutralised."""
+    """The cell as written: numbers and empty values as they are, text neutralised (an array,
+    such as a provider's practice IDs, as its items joined by `;`)."""
     if value is None or (isinstance(value, Number) and not isinstance(value, bool)):
         return value
-    text = str(value)
+    text = ";".join(str(item) for item in value) if isinstance(value, list | tuple) else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
@@ -60,5 +66,34 @@ def csv_response(
     return Response(
         body,
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+        headers={"Content-Disposition": _attachment(filename)},
     )
+
+
+def csv_chunks(rows: Iterable[Sequence]) -> Iterator[str]:
+    """A streamed CSV: `rows` is the header first, then each row as a sequence of values;
+    yields the CSV text a few hundred lines at a time, never holding more."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for count, row in enumerate(rows, start=1):
+        writer.writerow([safe_cell(value) for value in row])
+        if count % CHUNK_ROWS == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    if out.tell():
+        yield out.getvalue()
+
+
+def csv_stream_response(rows: Iterable[Sequence], filename: str) -> Response:
+    """A CSV download written while it is sent (the API's whole lists, `?format=csv`): the
+    body is generated chunk by chunk, so a list of any length takes the same memory."""
+    return Response(
+        csv_chunks(rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": _attachment(filename)},
+    )
+
+
+def _attachment(filename: str) -> str:
+    return f'attachment; filename="{FILENAME_UNSAFE.sub("_", filename)}.csv"'

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -178,10 +179,27 @@ def test_openapi_describes_every_route(dashboard_server):
             path.replace("{level}", "state")
             .replace("{geo_id}", "CA")
             .replace("{practice_id}", "0840459889")
+            .replace("{npi}", "1111111111")
+            .replace("{code}", "99213")
+            .replace("{generic_name}", "ATORVASTATIN%20CALCIUM")
         )
         if concrete.endswith("/practices"):
             concrete += "?q=bay"
+        time.sleep(0.05)  # under the fixture server's rate limit
         assert get(dashboard_server, concrete)[0] == 200, path
+    # and every route of the blueprint is in the document (the catch-all 404 aside)
+    from flask import Flask
+
+    from medidash.dashboard.api import api
+
+    app = Flask(__name__)
+    app.register_blueprint(api)
+    routes = {
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/v1/") and rule.endpoint != "api_v1.no_such_endpoint"
+    }
+    assert routes == set(spec["paths"])
 
 
 def test_security_headers_everywhere(dashboard_server):
