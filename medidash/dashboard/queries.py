@@ -68,11 +68,25 @@ def _like_escape(text: str) -> str:
 @dataclass(frozen=True)
 class Key:
     """One sort key of a list: an SQL expression that is never NULL, its kind (`int`,
-    `numeric`, `text`: how a cursor carries it) and its direction."""
+    `numeric`, `text`: how a cursor carries it) and its direction. A `pattern` key orders
+    text byte by byte (`~<~`, the order of a `text_pattern_ops` index such as the provider
+    name index, which then serves the sort as well as the prefix search)."""
 
     expr: str
     kind: str = "text"
     descending: bool = False
+    pattern: bool = False
+
+    def direction(self) -> str:
+        if self.pattern:
+            return " using ~>~" if self.descending else " using ~<~"
+        return " desc" if self.descending else ""
+
+    def beyond(self) -> str:
+        """The operator of "after this value" in the key's order."""
+        if self.pattern:
+            return "~<~" if self.descending else "~>~"
+        return "<" if self.descending else ">"
 
 
 @dataclass(frozen=True)
@@ -108,14 +122,13 @@ def _after(keys: tuple[Key, ...], values: list, params: dict) -> str:
     for i, (key, value) in enumerate(zip(keys, values, strict=True)):
         params[f"_after{i}"] = value
         placeholder = f"%(_after{i})s::{casts[key.kind]}"
-        beyond = "<" if key.descending else ">"
-        terms.append(" and ".join([*equal, f"{key.expr} {beyond} {placeholder}"]))
+        terms.append(" and ".join([*equal, f"{key.expr} {key.beyond()} {placeholder}"]))
         equal.append(f"{key.expr} = {placeholder}")
     return "(" + " or ".join(f"({t})" for t in terms) + ")"
 
 
 def _order(keys: tuple[Key, ...]) -> str:
-    return ", ".join(f"{k.expr}{' desc' if k.descending else ''}" for k in keys)
+    return ", ".join(f"{k.expr}{k.direction()}" for k in keys)
 
 
 def _trends(measures: tuple[str, ...]) -> str:
@@ -187,9 +200,7 @@ class Marts:
             values = v.decode_cursor(page.cursor, query.name, [k.kind for k in query.keys])
             after = " and " + _after(query.keys, values, params)
         key_columns = ", ".join(f"{k.expr} as _key{i}" for i, k in enumerate(query.keys))
-        outer_order = ", ".join(
-            f"_key{i}{' desc' if k.descending else ''}" for i, k in enumerate(query.keys)
-        )
+        outer_order = ", ".join(f"_key{i}{k.direction()}" for i, k in enumerate(query.keys))
         sql = (
             f"with total as (select count(*) as _total {query.count_source or query.source}), "
             f"page_rows as (select {query.columns}, {key_columns} {query.source}{after} "
@@ -386,16 +397,20 @@ class Marts:
         name, then NPI (by NPI for an NPI search)."""
         where = ["data_year = %(year)s"]
         params: dict = {"year": year}
-        keys: tuple[Key, ...] = (Key("coalesce(lower(display_name), '')"), Key("npi"))
+        # names in byte order, whatever the database's collation: the order of the name index
+        keys: tuple[Key, ...] = (
+            Key("coalesce(lower(display_name), '')", pattern=True),
+            Key("npi"),
+        )
         if text.isdigit():
             where.append("npi like %(npi)s")
             params["npi"] = text + "%"
             keys = (Key("npi"),)
         elif text:
-            # the expression of marts.providers' name index: a prefix scan of it
+            # the expression of marts.providers' name index: a prefix scan of it, in its order
             where.append("lower(display_name) like %(prefix)s escape '\\'")
             params["prefix"] = _like_escape(text.lower()) + "%"
-            keys = (Key("lower(display_name)"), Key("npi"))
+            keys = (Key("lower(display_name)", pattern=True), Key("npi"))
         if state is not None:
             where.append("state = %(state)s")
             params["state"] = state
