@@ -82,11 +82,11 @@ class Key:
             return " using ~>~" if self.descending else " using ~<~"
         return " desc" if self.descending else ""
 
-    def beyond(self) -> str:
-        """The operator of "after this value" in the key's order."""
-        if self.pattern:
-            return "~<~" if self.descending else "~>~"
-        return "<" if self.descending else ">"
+    def beyond(self, or_equal: bool = False) -> str:
+        """The operator of "after this value" (or "at or after") in the key's order."""
+        op = "<" if self.descending else ">"
+        op += "=" if or_equal else ""
+        return f"~{op}~" if self.pattern else op
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,8 @@ class PageOf:
 
 def _after(keys: tuple[Key, ...], values: list, params: dict) -> str:
     """The keyset condition "after the row whose sort keys are `values`", in the list's order:
-    (k1 beyond v1) or (k1 = v1 and k2 beyond v2) or ..."""
+    k1 at or beyond v1 and ((k1 beyond v1) or (k1 = v1 and k2 beyond v2) or ...). The first,
+    implied, term is a range an index on k1 starts its scan at (the OR alone is a filter)."""
     casts = {"int": "bigint", "numeric": "numeric", "text": "text"}
     terms, equal = [], []
     for i, (key, value) in enumerate(zip(keys, values, strict=True)):
@@ -124,7 +125,9 @@ def _after(keys: tuple[Key, ...], values: list, params: dict) -> str:
         placeholder = f"%(_after{i})s::{casts[key.kind]}"
         terms.append(" and ".join([*equal, f"{key.expr} {key.beyond()} {placeholder}"]))
         equal.append(f"{key.expr} = {placeholder}")
-    return "(" + " or ".join(f"({t})" for t in terms) + ")"
+    first = keys[0]
+    start = f"{first.expr} {first.beyond(or_equal=True)} %(_after0)s::{casts[first.kind]}"
+    return f"{start} and (" + " or ".join(f"({t})" for t in terms) + ")"
 
 
 def _order(keys: tuple[Key, ...]) -> str:
