@@ -27,6 +27,7 @@ import psycopg
 import pytest
 
 BIG_YEAR, BIG_CODE, BIG_ROWS = 2021, "G0999", 100_000
+SLASH_DRUG = "AMOXICILLIN/CLAVULANATE POTASSIUM"  # a generic name with a slash, in a URL path
 
 
 def get(base, path, pause=0.03):
@@ -468,6 +469,8 @@ select {BIG_YEAR}, (1000000000 + i)::text, s.state, lpad((i % 99999 + 1)::text, 
 from generate_series(1, {BIG_ROWS}) i,
   lateral (select (array['CA','NY','TX','FL','WA'])[1 + i % 5] as state) s;
 insert into landing.hcpcs_codes values ({BIG_YEAR}, '{BIG_CODE}', 'Big code', false, now());
+insert into landing.prescription_events values
+ ({BIG_YEAR}, '1000000001', 'NY', '{SLASH_DRUG}', 12, 360, 45.50, now());
 insert into landing.provider_locations
 select {BIG_YEAR}, (1000000000 + i)::text, (array['CA','NY','TX','FL','WA'])[1 + i % 5],
   lpad((i % 99999 + 1)::text, 5, '0'), 1, now()
@@ -545,6 +548,25 @@ def test_lists_page_past_the_old_1000_row_cut(big_server):
         1 for i in range(1, BIG_ROWS + 1) if str(i).startswith("1")
     )
     assert len(found) == 1000 and "Link" in headers
+
+
+def test_a_drug_name_with_a_slash(big_server):
+    base, _, _ = big_server
+    for name in (
+        urllib.parse.quote(SLASH_DRUG),  # the slash as it is
+        urllib.parse.quote(SLASH_DRUG.lower()),
+        urllib.parse.quote(SLASH_DRUG, safe=""),  # the slash as %2F
+    ):
+        drug, _ = get_json(base, f"/api/v1/drugs/{name}?year={BIG_YEAR}")
+        assert (drug["generic_name"], drug["claim_count"], drug["drug_cost"]) == (
+            SLASH_DRUG,
+            12,
+            45.5,
+        )
+        states, _ = get_json(base, f"/api/v1/drugs/{name}/states?year={BIG_YEAR}")
+        assert [(s["state"], s["claim_count"]) for s in states] == [("NY", 12)]
+        providers, _ = get_json(base, f"/api/v1/drugs/{name}/providers?year={BIG_YEAR}")
+        assert [(p["npi"], p["claim_count"]) for p in providers] == [("1000000001", 12)]
 
 
 def _rss_kib(pid: int) -> int:
