@@ -21,8 +21,18 @@ TARGETS = {
     "explode_events_per_second": ("pipeline", "explode_events_per_second", ">=", 5_000_000),
     "explode_speedup_vs_row_copy": ("pipeline", "explode_speedup_vs_row_copy", ">=", 25),
     "lake_bytes_per_procedure_event": ("pipeline", "lake_bytes_per_procedure_event", "<=", 2.0),
+    # contract v2's payments cost the explode at most 15 % (same rows, same run)
+    "explode_speed_with_payments_ratio": (
+        "pipeline",
+        "explode_speed_with_payments_ratio",
+        ">=",
+        0.85,
+    ),
     "api_p95_ms": ("dashboard", "api_p95_ms", "<=", 50),
     "callback_p95_ms": ("dashboard", "callback_p95_ms", "<=", 150),
+    "provider_search_p95_ms": ("dashboard", "provider_search_p95_ms", "<=", 50),
+    "provider_profile_p95_ms": ("dashboard", "provider_profile_p95_ms", "<=", 50),
+    "code_state_map_p95_ms": ("dashboard", "code_state_map_p95_ms", "<=", 100),
 }
 
 
@@ -43,11 +53,37 @@ def machine() -> dict:
     }
 
 
-def _dbt_build(database_url: str) -> None:
+def _dbt_build(database_url: str) -> dict:
+    """`dbt build`, and what each model cost: its build seconds (dbt's run_results.json) and
+    its table's size in PostgreSQL after the publish."""
+    import psycopg
+
+    from medidash.contract import MARTS
     from medidash.orchestration.dbt_env import dbt_command
 
     command, env = dbt_command(["build"], database_url)
     subprocess.run(command, env=env, check=True)
+    results = json.loads(
+        (settings.PROJECT_ROOT / "dbt_project" / "target" / "run_results.json").read_text()
+    )
+    seconds = {
+        r["unique_id"].rsplit(".", 1)[-1]: round(r["execution_time"], 2)
+        for r in results["results"]
+        if r["unique_id"].startswith("model.")
+    }
+    marts = {}
+    with psycopg.connect(database_url) as conn:
+        for mart in MARTS:
+            rows, size = conn.execute(
+                f"select (select count(*) from marts.{mart}), "
+                f"pg_total_relation_size('marts.{mart}')"
+            ).fetchone()
+            marts[mart] = {
+                "rows": rows,
+                "mib": round(size / 2**20, 1),
+                "seconds": seconds.get(mart),
+            }
+    return {"model_seconds": seconds, "marts": marts}
 
 
 def run(args) -> int:
@@ -78,8 +114,13 @@ def run(args) -> int:
             from medidash.warehouse import database_url
 
             started = time.perf_counter()
-            _dbt_build(url)
+            report["dbt"] = _dbt_build(url)
             report["dbt_build_seconds"] = round(time.perf_counter() - started, 1)
+            # scale 1 by proportion: the marts' rows (providers, codes per provider, ...) and
+            # the build's work grow linearly with the number of providers the scale gives
+            report["dbt_build_seconds_projected_scale_1"] = round(
+                report["dbt_build_seconds"] / args.scale, 1
+            )
             report["dashboard"] = dashboard.run(database_url("dashboard"), n=1000)
 
     report["targets"] = check_targets(report)
@@ -110,6 +151,20 @@ def write(report: dict) -> None:
         for name, v in report["targets"].items():
             lines.append(
                 f"| {name} | {v['value']} | {v['target']} | {'yes' if v['met'] else 'NO'} |"
+            )
+        lines.append("")
+    if "dbt" in report:
+        scale = report["scale"]
+        lines += [
+            f"## dbt build: {report['dbt_build_seconds']} s at scale {scale:g} "
+            f"(projected to scale 1 by proportion: {report['dbt_build_seconds_projected_scale_1']} s)",
+            "",
+            "| mart | rows | MiB | build s | MiB at scale 1 (by proportion) |",
+            "|---|---|---|---|---|",
+        ]
+        for mart, v in report["dbt"]["marts"].items():
+            lines.append(
+                f"| {mart} | {v['rows']} | {v['mib']} | {v['seconds']} | {round(v['mib'] / scale)} |"
             )
         lines.append("")
     for section in ("generator", "pipeline", "dashboard"):

@@ -32,17 +32,19 @@ A, B, C, D, E, F = (
 P1, P2 = "0840459889", "0000000123"
 
 
-def write(path, layout_name, rows):
+def write(path, layout_name, rows, without=()):
+    """The rows in the layout's headers, without the columns (canonical names) in `without`."""
     lay = layout(layout_name)
+    kept = [i for i, c in enumerate(lay.canonical) if c not in without]
     canon = {c: i for i, c in enumerate(lay.canonical) if c}
     with open(path, "w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
-        out.writerow(lay.headers)
+        out.writerow([lay.headers[i] for i in kept])
         for row in rows:
             line = [""] * len(lay.headers)
             for key, value in row.items():
                 line[canon[key]] = value
-            out.writerow(line)
+            out.writerow([line[i] for i in kept])
 
 
 def pb(npi, state, zip_, code, desc, drug, pos, benes, srvcs, bene_days, pay=("",) * 4,
@@ -197,12 +199,34 @@ FILES = {  # dataset: (file name, layout, rows)
 }
 
 
-def write_release(folder, without=()):
+# The same rows as a 2013 release in the PUF layouts: no standardized amount (the PUF before
+# 2014 has none), no MIPS and no affiliations file (both came later); and as a 2017 release in
+# that year's display-name exports (MIPS PY2017 keys a row by the clinician's PAC ID).
+PUF_YEAR, DISPLAY_YEAR = 2013, 2017
+PUF_FILES = {
+    "part_b": ("Medicare_Provider_Util_Payment_PUF_CY2013.txt", "part_b_puf", PART_B),
+    "clinicians": ("Physician_Compare_National.csv", "clinicians_physician_compare", CLINICIANS),
+    "part_d": ("PartD_Prescriber_PUF_NPI_Drug_13.txt", "part_d_puf", PART_D),
+}
+DISPLAY_FILES = {
+    "part_b": ("Physician_Supplier_Procedure_Summary_2017.csv", "part_b_display_2017", PART_B),
+    "clinicians": ("Physician_Compare_2017.csv", "clinicians_display", CLINICIANS),
+    "part_d": ("PartD_Prescriber_PUF_NPI_Drug_17.txt", "part_d_puf", PART_D),
+    "mips": (
+        "Physician_Compare_2017_Individual_EC_MIPS.csv",
+        "mips_py2017",
+        [dict(npi=r["npi"], pac_id=r["practice_id"], final_mips_score=r["final_mips_score"])
+         for r in MIPS],
+    ),
+}  # fmt: skip
+
+
+def write_release(folder, without=(), files=FILES, columns_without=()):
     """The hand-made release in `folder`, without the files of the datasets in `without`."""
     folder.mkdir(parents=True)
-    for dataset, (name, layout_name, rows) in FILES.items():
+    for dataset, (name, layout_name, rows) in files.items():
         if dataset not in without:
-            write(folder / name, layout_name, rows)
+            write(folder / name, layout_name, rows, columns_without)
     return folder
 
 
@@ -214,6 +238,14 @@ def marts(tmp_path_factory):
     wh = server.start()
     try:
         h.run_pipeline(release=release, year=YEAR, lake=root / "lake", run_id="hand", url=wh.url)
+        puf = write_release(
+            root / "puf", files=PUF_FILES, columns_without={"avg_standardized_amount"}
+        )
+        h.run_pipeline(release=puf, year=PUF_YEAR, lake=root / "lake", run_id="puf", url=wh.url)
+        display = write_release(root / "display", files=DISPLAY_FILES)
+        h.run_pipeline(
+            release=display, year=DISPLAY_YEAR, lake=root / "lake", run_id="display", url=wh.url
+        )
         h.dbt_build(wh.url)
         with psycopg.connect(wh.url) as conn:
 
@@ -240,7 +272,10 @@ def test_reconciliation(marts):
     assert recon["part_d"] == (6, 5, 0, 0, 1, 116, 116)  # 20+30+15+40+11
     assert recon["mips"][:5] == (6, 4, 1, 0, 1)
     assert recon["affiliations"][:5] == (4, 4, 0, 0, 0)
-    quarantined = q("select dataset, source_file, line_number from ops.quarantine order by 1")
+    quarantined = q(
+        "select dataset, source_file, line_number from ops.quarantine "
+        "where run_id = 'hand' order by 1"
+    )
     assert [(d, f.rsplit("/", 1)[-1], n) for d, f, n in quarantined] == [
         ("mips", "mips.csv", 6),
         ("part_b", "partb.csv", 10),
@@ -666,3 +701,65 @@ def test_provider_procedures_and_prescriptions(marts):
         (D, "LEVOTHYROXINE SODIUM", 15, 450, d("30.00"), full),
         (E, "METFORMIN HCL", 40, 1200, d("80.00"), full),
     ]
+
+
+def _without_year(rows):
+    return [row[1:] for row in rows]
+
+
+@pytest.mark.parametrize("year", [PUF_YEAR, DISPLAY_YEAR])
+def test_older_layouts_beside_the_current_one(marts, year):
+    """The same rows in the 2013 PUF and the 2017 display-name layouts, loaded beside 2023:
+    every mart's values equal 2023's, except what the older release has not (2013: standardized
+    amounts, MIPS, affiliations; 2017: affiliations), and loading them changed none of 2023's
+    rows (the tests above)."""
+    q, _ = marts
+
+    def both(table, columns, order):
+        return [
+            _without_year(
+                q(
+                    f"select data_year, {columns} from marts.{table} where data_year = {y} "
+                    f"order by {order}"
+                )  # fmt: skip
+            )
+            for y in (YEAR, year)
+        ]
+
+    money = "submitted_charge, allowed_amount, paid_amount"
+    if year != PUF_YEAR:
+        money += ", standardized_amount"
+    for table, columns, order in (
+        ("procedure_counts", "geo_level, geo_id, hcpcs_code, hcpcs_description, is_drug, "
+         f"event_count, service_units, pct_of_geo, {money}", "geo_level, geo_id, hcpcs_code"),
+        ("prescription_counts", "geo_level, geo_id, generic_name, claim_count, day_supply, "
+         "drug_cost, pct_of_geo", "geo_level, geo_id, generic_name"),
+        ("specialty_counts", "geo_level, geo_id, specialty, clinician_count",
+         "geo_level, geo_id, specialty"),
+        ("medical_school_counts", "geo_level, geo_id, medical_school, clinician_count",
+         "geo_level, geo_id, medical_school"),
+        ("geo_summary", "geo_level, geo_id, display_name, state, clinician_count, "
+         "procedure_events, prescription_claims, paid_amount, drug_cost, provider_count",
+         "geo_level, geo_id"),
+        ("provider_procedures", "npi, hcpcs_code, event_count, paid_amount, pct_of_provider, "
+         "events_pctile_code", "npi, hcpcs_code"),
+        ("provider_prescriptions", "npi, generic_name, claim_count, drug_cost",
+         "npi, generic_name"),
+        ("providers", "npi, display_name, entity_type, provider_type, primary_specialty, state, "
+         "zip5, practice_ids, procedure_events, paid_amount, allowed_amount, "
+         "prescription_claims, paid_pctile_state, paid_pctile_nation, claims_pctile_nation",
+         "npi"),
+    ):  # fmt: skip
+        current, older = both(table, columns, order)
+        assert older == current and older, table
+    standardized, mips, affiliations = q(
+        "select (select count(standardized_amount) from marts.procedure_counts "
+        f"where data_year = {year}), (select count(mips_score) from marts.providers "
+        f"where data_year = {year}), (select count(*) from marts.hospital_affiliations "
+        f"where data_year = {year})"
+    )[0]
+    assert affiliations == 0
+    if year == PUF_YEAR:
+        assert (standardized, mips) == (0, 0)
+    else:  # standardized amounts compared above; MIPS as 2023's: A 90, C 70 (150 refused)
+        assert mips == 2
