@@ -9,6 +9,8 @@ total, `Marts.stream` the whole list through a server-side cursor (bounded memor
 from __future__ import annotations
 
 import copy
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +30,8 @@ MEASURES = {
 }
 # rows a streamed export fetches from the server at a time: its memory bound
 STREAM_BATCH = 2000
+# peer groups kept (a year's provider types, nationally and in each state, fit many times)
+PEER_CACHE_SIZE = 20_000
 
 GEO_SUMMARY_COLUMNS = (
     "clinician_count, procedure_events, prescription_claims, avg_mips_score, paid_amount, "
@@ -160,6 +164,10 @@ class Marts:
             name="medidash-dashboard",
         )
         self._conn: psycopg.Connection | None = None
+        # peer groups' figures per published marts.providers (see _peer_stats); shared by
+        # the views `consistent` copies
+        self._peer_cache: OrderedDict[tuple, dict] = OrderedDict()
+        self._peer_lock = threading.Lock()
 
     def close(self) -> None:
         self.pool.close()
@@ -459,35 +467,21 @@ class Marts:
         line of a "top 10 %" flag). Empty without a provider type (no percentile then)."""
         if provider["provider_type"] is None:
             return {}
-        row = self._one(
-            """
-            select
-                count(*) filter (where state = %(state)s and paid_amount > 0) as ps_n,
-                percentile_cont(array[0.5, 0.9]) within group (order by paid_amount)
-                    filter (where state = %(state)s and paid_amount > 0) as ps_q,
-                count(*) filter (where paid_amount > 0) as pn_n,
-                percentile_cont(array[0.5, 0.9]) within group (order by paid_amount)
-                    filter (where paid_amount > 0) as pn_q,
-                count(*) filter (where prescription_claims > 0) as cn_n,
-                percentile_cont(array[0.5, 0.9]) within group (order by prescription_claims)
-                    filter (where prescription_claims > 0) as cn_q
-            from marts.providers
-            where data_year = %(year)s and provider_type = %(provider_type)s
-            """,
-            {
-                "year": provider["data_year"],
-                "state": provider["state"],
-                "provider_type": provider["provider_type"],
-            },
+        version = self._one(
+            "select oid::bigint as oid, pg_relation_filenode(oid) as filenode from pg_class "
+            "where oid = 'marts.providers'::regclass"
         )
+        version = (version["oid"], version["filenode"])
+        nation = self._peer_stats(version, provider, None)
+        state = self._peer_stats(version, provider, provider["state"] or "")
 
-        def group(prefix: str, measure: str, pctile: str, places: int, state=None) -> dict:
-            median, p90 = row[f"{prefix}_q"] or (None, None)
+        def group(stats: dict, prefix: str, measure: str, pctile: str, places: int) -> dict:
+            median, p90 = stats[f"{prefix}_q"] or (None, None)
             return {
                 "measure": measure,
                 "provider_type": provider["provider_type"],
-                "state": state,
-                "providers": row[f"{prefix}_n"],
+                "state": provider["state"] if pctile == "paid_pctile_state" else None,
+                "providers": stats[f"{prefix}_n"],
                 "median": None if median is None else round(median, places),
                 "p90": None if p90 is None else round(p90, places),
                 "value": provider[measure],
@@ -495,10 +489,48 @@ class Marts:
             }
 
         return {
-            "paid_state": group("ps", "paid_amount", "paid_pctile_state", 2, provider["state"]),
-            "paid_nation": group("pn", "paid_amount", "paid_pctile_nation", 2),
-            "claims_nation": group("cn", "prescription_claims", "claims_pctile_nation", 1),
+            "paid_state": group(state, "paid", "paid_amount", "paid_pctile_state", 2),
+            "paid_nation": group(nation, "paid", "paid_amount", "paid_pctile_nation", 2),
+            "claims_nation": group(
+                nation, "claims", "prescription_claims", "claims_pctile_nation", 1
+            ),
         }
+
+    def _peer_stats(self, version: tuple, provider: dict, state: str | None) -> dict:
+        """One peer group's sizes and quantiles (nationally when `state` is None; `""` for
+        the providers without a state, who form a group of their own as NULL does in the
+        percentile's partition). Kept per `version` of marts.providers (its OID and file:
+        each publish moves in a new table): a type's national group is thousands of rows to
+        read at every profile otherwise, and its figures stay the same until the next
+        publish."""
+        key = (*version, provider["data_year"], provider["provider_type"], state)
+        with self._peer_lock:
+            if key in self._peer_cache:
+                self._peer_cache.move_to_end(key)
+                return self._peer_cache[key]
+        where = "data_year = %(year)s and provider_type = %(provider_type)s"
+        if state == "":
+            where += " and state is null"
+        elif state is not None:
+            where += " and state = %(state)s"
+        stats = self._one(
+            "select count(*) filter (where paid_amount > 0) as paid_n, "
+            "percentile_cont(array[0.5, 0.9]) within group (order by paid_amount) "
+            "filter (where paid_amount > 0) as paid_q, "
+            "count(*) filter (where prescription_claims > 0) as claims_n, "
+            "percentile_cont(array[0.5, 0.9]) within group (order by prescription_claims) "
+            f"filter (where prescription_claims > 0) as claims_q from marts.providers where {where}",
+            {
+                "year": provider["data_year"],
+                "provider_type": provider["provider_type"],
+                "state": state,
+            },
+        )
+        with self._peer_lock:
+            self._peer_cache[key] = stats
+            while len(self._peer_cache) > PEER_CACHE_SIZE:
+                self._peer_cache.popitem(last=False)
+        return stats
 
     def provider_procedures(self, npi: str, year: int, is_drug: bool | None = None) -> ListQuery:
         """A provider's HCPCS codes (with the code's national description), most events

@@ -638,3 +638,44 @@ def test_csv_streams_a_100000_row_list_in_bounded_memory(big_server):
         f"{top[0]['paid_amount']:.2f}",
     )
     assert last[0] == top[-1]["npi"]
+
+
+def test_peer_groups_follow_a_publish(big_server):
+    """The server keeps a peer group's figures until marts.providers is published again."""
+    from medidash.orchestration.dbt_env import dbt_command
+
+    base, wh, _ = big_server
+    path = f"/api/v1/providers/1000000001?year={BIG_YEAR}"
+    before, _ = get_json(base, path)
+    assert before["peers"]["paid_nation"]["providers"] == BIG_ROWS
+    assert get_json(base, path)[0] == before
+    # one more Internal Medicine provider, billing another code (the lists above keep theirs)
+    with psycopg.connect(wh.url, autocommit=True) as conn:
+        conn.execute(
+            f"""
+            insert into landing.procedure_events
+             (data_year, npi, state, zip5, hcpcs_code, event_count, service_units,
+              submitted_charge, allowed_amount, paid_amount, standardized_amount, loaded_at)
+            values ({BIG_YEAR}, '1999999999', 'CA', '94110', '99213', 5, 5, 300, 200, 150,
+                    140, now());
+            insert into landing.provider_rows
+             (data_year, dataset, npi, last_name, first_name, provider_type, entity_type,
+              state, zip5, row_count, loaded_at)
+            values ({BIG_YEAR}, 'part_b', '1999999999', 'Newman', 'Ada', 'Internal Medicine',
+                    'I', 'CA', '94110', 1, now());
+            insert into landing.provider_locations
+            values ({BIG_YEAR}, '1999999999', 'CA', '94110', 1, now());
+            """
+        )
+    command, env = dbt_command(["build", "--quiet"], wh.url)
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]
+    after, _ = get_json(base, path)
+    assert after["peers"]["paid_nation"]["providers"] == BIG_ROWS + 1
+    in_state = sql(
+        wh.url,
+        "select count(*) as n from marts.providers where data_year = %s "
+        "and provider_type = 'Internal Medicine' and state = 'NY' and paid_amount > 0",
+        (BIG_YEAR,),
+    )[0]["n"]
+    assert after["peers"]["paid_state"]["providers"] == in_state == BIG_ROWS // 5
