@@ -28,11 +28,10 @@ CHUNK_ROWS = 500
 
 
 def safe_cell(value):
-    """The cell as written: numbers and empty values as they are, text neutralised (an array,
-    such as a provider's practice IDs, as its items joined by `;`)."""
+    """The cell as written: numbers and empty values as they are, text neutralised."""
     if value is None or (isinstance(value, Number) and not isinstance(value, bool)):
         return value
-    text = ";".join(str(item) for item in value) if isinstance(value, list | tuple) else str(value)
+    text = str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 

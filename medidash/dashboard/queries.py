@@ -519,7 +519,8 @@ class Marts:
             "filter (where paid_amount > 0) as paid_q, "
             "count(*) filter (where prescription_claims > 0) as claims_n, "
             "percentile_cont(array[0.5, 0.9]) within group (order by prescription_claims) "
-            f"filter (where prescription_claims > 0) as claims_q from marts.providers where {where}",
+            "filter (where prescription_claims > 0) as claims_q "
+            f"from marts.providers where {where}",
             {
                 "year": provider["data_year"],
                 "provider_type": provider["provider_type"],

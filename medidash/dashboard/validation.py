@@ -110,12 +110,12 @@ def provider_type(value) -> str | None:
     return name("provider_type", value)
 
 
-def flag(name_: str, value, default: bool | None = False) -> bool | None:
+def flag(what: str, value, default: bool | None = False) -> bool | None:
     """A `true`/`false` query parameter; absent means the default."""
     if value is None:
         return default
     if value not in ("true", "false"):
-        raise InvalidInput(f"{name_} must be true or false")
+        raise InvalidInput(f"{what} must be true or false")
     return value == "true"
 
 
