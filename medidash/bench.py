@@ -86,20 +86,21 @@ def _dbt_build(database_url: str) -> dict:
     return {"model_seconds": seconds, "marts": marts}
 
 
-def run(args) -> int:
-    only = set(args.only or ["generator", "pipeline", "dashboard"])
+def run(scale: float = 0.1, generator_scale: float = 1.0, only: list[str] | None = None) -> int:
+    """Run the chosen benchmarks (default all three) and write bench/results/; the exit code."""
+    only = set(only or ["generator", "pipeline", "dashboard"])
     workdir = settings.home() / "bench"
     workdir.mkdir(parents=True, exist_ok=True)
     report: dict = {
         "machine": machine(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    report["scale"] = args.scale
+    report["scale"] = scale
 
     if "generator" in only:
         from medidash.benchmarks import generator
 
-        report["generator"] = generator.run(args.generator_scale, workdir / "generator")
+        report["generator"] = generator.run(generator_scale, workdir / "generator")
     if "pipeline" in only or "dashboard" in only:
         from medidash.warehouse import resolve_database_url
 
@@ -108,7 +109,7 @@ def run(args) -> int:
         if "pipeline" in only:
             from medidash.benchmarks import pipeline
 
-            report["pipeline"] = pipeline.run(args.scale, workdir / "pipeline")
+            report["pipeline"] = pipeline.run(scale, workdir / "pipeline")
         if "dashboard" in only:
             from medidash.benchmarks import dashboard
             from medidash.warehouse import database_url
@@ -119,7 +120,7 @@ def run(args) -> int:
             # scale 1 by proportion: the marts' rows (providers, codes per provider, ...) and
             # the build's work grow linearly with the number of providers the scale gives
             report["dbt_build_seconds_projected_scale_1"] = round(
-                report["dbt_build_seconds"] / args.scale, 1
+                report["dbt_build_seconds"] / scale, 1
             )
             report["dashboard"] = dashboard.run(database_url("dashboard"), n=1000)
 

@@ -7,24 +7,23 @@ dispatches, so that `medidash --help` stays fast (no Spark, Airflow or Dash impo
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+from collections.abc import Callable
 
-# sub-command -> "module:function" taking the parsed argparse.Namespace (commands not yet typed)
-COMMANDS = {
-    "db": "medidash.warehouse.cli:run",
-    "serve": "medidash.dashboard.serve:run",
-    "up": "medidash.orchestration.stack:up",
-    "down": "medidash.orchestration.stack:down",
-    "docs": "medidash.orchestration.docs:run",
-    "bench": "medidash.bench:run",
-}
+# Each command's function takes the parsed arguments and makes one typed call into the module
+# that owns the stage (imported only then); no Namespace crosses into those modules.
 
 
 def _generate(args: argparse.Namespace) -> int:
     from medidash.generator.cli import run
 
     return run(args.out, args.year, args.scale, seed=args.seed, layout=args.layout)
+
+
+def _db(args: argparse.Namespace) -> int:
+    from medidash.warehouse.cli import run
+
+    return run(args.action, role=args.role)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -41,14 +40,53 @@ def _run(args: argparse.Namespace) -> int:
     )
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from medidash.dashboard.serve import serve
+
+    return serve(args.database_url, args.host, args.port)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from medidash.orchestration.demo import run
 
     return run(args.year, args.scale, port=args.port, serve=not args.no_serve, verbose=args.verbose)
 
 
-# sub-command -> a function that unpacks the Namespace into a typed call
-TYPED = {"generate": _generate, "run": _run, "demo": _demo}
+def _up(_args: argparse.Namespace) -> int:
+    from medidash.orchestration.stack import up
+
+    return up()
+
+
+def _down(_args: argparse.Namespace) -> int:
+    from medidash.orchestration.stack import down
+
+    return down()
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from medidash.orchestration.docs import serve_docs
+
+    return serve_docs(args.port)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from medidash.bench import run
+
+    return run(args.scale, generator_scale=args.generator_scale, only=args.only)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "generate": _generate,
+    "db": _db,
+    "run": _run,
+    "serve": _serve,
+    "demo": _demo,
+    "up": _up,
+    "down": _down,
+    "docs": _docs,
+    "bench": _bench,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,11 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in TYPED:
-        return int(TYPED[args.command](args) or 0)
-    module_name, func_name = COMMANDS[args.command].split(":")
-    func = getattr(importlib.import_module(module_name), func_name)
-    return int(func(args) or 0)
+    return int(COMMANDS[args.command](args) or 0)
 
 
 if __name__ == "__main__":

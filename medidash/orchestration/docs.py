@@ -50,13 +50,14 @@ def generate_docs(database_url: str) -> Path:
     return STATIC_PAGE
 
 
-def run(args) -> int:
+def serve_docs(port: int = 8081) -> int:
+    """Generate the site against the warehouse and serve it on `port` until interrupted."""
     from medidash.warehouse import resolve_database_url
 
     page = generate_docs(resolve_database_url(None))
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(page.parent))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as server:
-        print(f"dbt docs: http://127.0.0.1:{args.port}/{page.name}", flush=True)
+    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
+        print(f"dbt docs: http://127.0.0.1:{port}/{page.name}", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:

@@ -6,21 +6,22 @@ from medidash import settings
 from medidash.warehouse.embedded import EmbeddedServer
 
 
-def run(args) -> int:
+def run(action: str, role: str = "owner") -> int:
+    """Start, stop or report on the embedded server, or print a role's URL; the exit code."""
     server = EmbeddedServer()
-    if args.action == "start":
+    if action == "start":
         wh = server.start()
         print(f"PostgreSQL running on 127.0.0.1:{wh.port}, database {wh.dbname} ({server.dir})")
-    elif args.action == "stop":
+    elif action == "stop":
         server.stop()
         print("PostgreSQL stopped")
-    elif args.action == "status":
+    elif action == "status":
         print(server.status())
         return 0 if server.running() else 3
-    elif args.action == "url":
+    elif action == "url":
         if settings.current().database_url:
             print(settings.current().database_url)
             return 0
         wh = server.warehouse() if server.running() else server.start()
-        print(wh.url if args.role == "owner" else wh.dashboard_url)
+        print(wh.url if role == "owner" else wh.dashboard_url)
     return 0
