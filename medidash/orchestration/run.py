@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from medidash import settings
 from medidash.orchestration import constants as c
@@ -25,6 +25,9 @@ DAG_FILE = settings.DAGS_DIR / "medidash_refresh.py"
 
 
 def _connection_json(url: str) -> str:
+    """The `medidash_warehouse` Airflow connection of a libpq URL; its query parameters
+    (sslmode, application_name, ...) become the connection's extras, which the postgres hook
+    and cosmos' profile mapping hand on. The only place a warehouse URL is taken apart."""
     parts = urlsplit(url)
     return json.dumps(
         {
@@ -35,6 +38,7 @@ def _connection_json(url: str) -> str:
             # cosmos' profile mapping refuses an empty password (trust-auth servers)
             "password": unquote(parts.password or "") or "unused",
             "schema": parts.path.lstrip("/") or "medidash",
+            "extra": dict(parse_qsl(parts.query)),
         }
     )
 

@@ -12,7 +12,7 @@ import os
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from medidash import settings
 from medidash.contract import safe_run_id  # the run-id rule's home is the leaf module
@@ -25,23 +25,34 @@ STALE_RUN = timedelta(hours=12)
 
 
 def warehouse_url() -> str:
-    """The warehouse's libpq URL, from the `medidash_warehouse` Airflow connection.
+    """The warehouse's libpq URL, from the `medidash_warehouse` Airflow connection read
+    through the postgres provider's hook: its URL, with the connection extras the hook itself
+    passes to the driver (sslmode, application_name, ...) as query parameters.
 
     The password and the URL itself are registered with Airflow's secret masker, so neither
-    can appear in a task log; the URL is handed to Spark and dbt only through an environment.
+    can appear in a task log; the URL is handed to Spark only through an environment.
     """
-    from airflow.sdk import BaseHook
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
     from airflow.sdk.log import mask_secret
 
-    conn = BaseHook.get_connection(c.WAREHOUSE_CONN_ID)
-    auth = quote(conn.login or "", safe="")
-    if conn.password:
-        mask_secret(conn.password)
-        mask_secret(quote(conn.password, safe=""))
-        auth += ":" + quote(conn.password, safe="")
-    url = f"postgresql://{auth}@{conn.host}:{conn.port or 5432}/{conn.schema or 'medidash'}"
-    mask_secret(url)
-    return url
+    hook = PostgresHook(postgres_conn_id=c.WAREHOUSE_CONN_ID)
+    extras = {
+        key: str(value)
+        for key, value in hook.connection.extra_dejson.items()
+        if key not in hook.ignored_extra_options
+    }
+    url = hook.sqlalchemy_url
+    # written as libpq reads a URL (SQLAlchemy's rendering leaves spaces and '+' as they are)
+    auth = quote(url.username or "", safe="")
+    if url.password:
+        mask_secret(url.password)
+        mask_secret(quote(url.password, safe=""))
+        auth += ":" + quote(url.password, safe="")
+    query = urlencode({**extras, **url.query}, quote_via=quote)
+    text = f"postgresql://{auth}@{url.host}:{url.port or 5432}/{quote(url.database or '')}"
+    text += f"?{query}" if query else ""
+    mask_secret(text)
+    return text
 
 
 def _warehouse_secrets() -> list[str]:
