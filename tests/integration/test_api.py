@@ -200,6 +200,12 @@ def test_openapi_describes_every_route(dashboard_server):
         if rule.rule.startswith("/api/v1/") and rule.endpoint != "api_v1.no_such_endpoint"
     }
     assert routes == set(spec["paths"])
+    # each path's template parameters are declared, and every $ref names a schema
+    for path, item in spec["paths"].items():
+        declared = {p["name"] for p in item["get"].get("parameters", []) if p["in"] == "path"}
+        assert declared == set(re.findall(r"{(\w+)}", path)), path
+    refs = set(re.findall(r'"#/components/schemas/(\w+)"', json.dumps(spec)))
+    assert refs <= set(spec["components"]["schemas"])
 
 
 def test_security_headers_everywhere(dashboard_server):
