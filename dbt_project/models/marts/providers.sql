@@ -2,6 +2,7 @@
     "create index on {{ this }} (npi, data_year)",
     "{{ provider_name_index() }}",
     "create index on {{ this }} (data_year, state, provider_type)",
+    "create index on {{ this }} (data_year, provider_type) include (state, paid_amount, prescription_claims)",
 ]) }}
 
 with
