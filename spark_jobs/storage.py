@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import sys
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -96,6 +97,11 @@ class Entry:
 
 
 def _gateway():
+    """(JVM, Hadoop configuration) of this process's running Spark session, else None. A
+    process that never imported pyspark (an Airflow task, the CLI) has none, and does not
+    import it here."""
+    if "pyspark" not in sys.modules:
+        return None
     from pyspark import SparkContext
 
     context = SparkContext._active_spark_context
