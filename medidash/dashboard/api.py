@@ -14,7 +14,7 @@ the whole list, streamed (the page parameters are checked, then not applied).
 from __future__ import annotations
 
 from decimal import Decimal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -67,7 +67,8 @@ def _list(query: ListQuery, name: str, default: int = 25, must_exist: bool = Fal
         args = {k: val for k, val in request.args.items() if k not in ("offset", "cursor")}
         args["cursor"] = result.next_cursor
         response.headers["X-Next-Cursor"] = result.next_cursor
-        response.headers["Link"] = f'<{request.path}?{urlencode(args)}>; rel="next"'
+        # the path as a URL again (a drug's name holds spaces; the header holds no raw text)
+        response.headers["Link"] = f'<{quote(request.path)}?{urlencode(args)}>; rel="next"'
     return response
 
 

@@ -302,6 +302,8 @@ def test_a_drug_nationally_by_state_and_by_provider(dashboard_server, marts_db):
         "order by pp.claim_count desc, pp.npi",
     )
     assert [p["npi"] for p in providers] == ["1111111111", "3333333333"]
+    # the next page's link holds the name, spaces and all, as a valid URL
+    assert walk(dashboard_server, f"/api/v1/drugs/{name}/providers?limit=1")[:2] == (providers, 2)
     series, _ = get_json(dashboard_server, f"/api/v1/drugs/{name}/series")
     assert [(s["data_year"], s["claim_count"]) for s in series] == [(2023, 61)]
 
