@@ -13,7 +13,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -437,9 +436,10 @@ def test_a_cursor_is_only_good_for_its_own_list(dashboard_server):
 
 
 def _serve(url: str, log_path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    """`medidash serve` over `url`, as conftest's dashboard_server, with a looser rate limit."""
+    from medidash.ports import free_port
+
+    port = free_port()
     log = open(log_path, "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "medidash.cli", "serve", "--database-url", url, "--port", str(port)],
