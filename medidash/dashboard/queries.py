@@ -293,16 +293,17 @@ class Marts:
 
     def geo_series(self, level: str, geo_id: str) -> ListQuery:
         """A geography's summary in every loaded year (oldest first), with each measure's
-        change from the previous loaded year."""
+        change from the previous loaded year. The years are named in the query, so the index
+        leading with data_year serves it."""
         return ListQuery(
             "geo_series",
             f"data_year, display_name, state, {GEO_SUMMARY_COLUMNS}, "
             + ", ".join(f"{m}_change, {m}_change_pct" for m in GEO_TRENDS)
             + ", previous_year",
             f"from (select *, {_trends(GEO_TRENDS)} from marts.geo_summary "
-            "where geo_level = %(level)s and geo_id = %(geo_id)s "
+            "where data_year = any(%(years)s) and geo_level = %(level)s and geo_id = %(geo_id)s "
             "window w as (order by data_year)) series where true",
-            {"level": level, "geo_id": geo_id},
+            {"level": level, "geo_id": geo_id, "years": self.years()},
             (Key("data_year", "int"),),
         )
 
@@ -624,9 +625,10 @@ class Marts:
             + ", ".join(f"{m}_change, {m}_change_pct" for m in PROCEDURE_TRENDS)
             + ", previous_year",
             f"from (select *, {_trends(PROCEDURE_TRENDS)} from marts.procedure_counts "
-            "where geo_level = %(level)s and geo_id = %(geo_id)s and hcpcs_code = %(code)s "
+            "where data_year = any(%(years)s) and geo_level = %(level)s "
+            "and geo_id = %(geo_id)s and hcpcs_code = %(code)s "
             "window w as (order by data_year)) series where true",
-            {"level": level, "geo_id": geo_id, "code": code},
+            {"level": level, "geo_id": geo_id, "code": code, "years": self.years()},
             (Key("data_year", "int"),),
         )
 
@@ -674,9 +676,10 @@ class Marts:
             + ", ".join(f"{m}_change, {m}_change_pct" for m in PRESCRIPTION_TRENDS)
             + ", previous_year",
             f"from (select *, {_trends(PRESCRIPTION_TRENDS)} from marts.prescription_counts "
-            "where geo_level = %(level)s and geo_id = %(geo_id)s and generic_name = %(name)s "
+            "where data_year = any(%(years)s) and geo_level = %(level)s "
+            "and geo_id = %(geo_id)s and generic_name = %(name)s "
             "window w as (order by data_year)) series where true",
-            {"level": level, "geo_id": geo_id, "name": name},
+            {"level": level, "geo_id": geo_id, "name": name, "years": self.years()},
             (Key("data_year", "int"),),
         )
 
