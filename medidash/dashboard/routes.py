@@ -10,10 +10,9 @@ import re
 from flask import Flask, abort, request, send_file
 
 from medidash import settings
-from medidash.dashboard import exports, security
+from medidash.dashboard import exports, security, urlstate
 from medidash.dashboard.queries import Marts
-from medidash.dashboard.tables import TABLES, cells
-from medidash.dashboard.urlstate import selection
+from medidash.dashboard.tables import TABLES
 
 KNOWN = ("/_dash", "/_favicon", "/assets/", "/api/", "/docs", "/download/", "/healthz")
 
@@ -51,26 +50,35 @@ def register(server: Flask, marts: Marts) -> None:
 
     @server.get("/download/<name>")
     def download(name):
-        """Table `name` of the view the query string names (`?zip=94110&year=2023`), as the
-        CSV file a spreadsheet opens."""
-        if name not in TABLES:
+        """The whole list of table `name` of the page the query string names
+        (`/download/code-states?hcpcs=99213&year=2023`) as CSV, streamed: the lists the API
+        has no endpoint for (the others export the API's CSV)."""
+        table = TABLES.get(name)
+        if table is None:
             abort(404)
-        level, geo_id, year, error = selection("?" + request.query_string.decode("latin-1"))
-        if error or level is None:
-            message = f"Invalid link: {error or 'no state, zip or practice given'}"
+        view = urlstate.parse("?" + request.query_string.decode("latin-1"))
+        if view.error or view.kind not in table.kinds:
+            message = f"Invalid link: {view.error or 'this table is not on that page'}"
             return message, 400, {"Content-Type": "text/plain; charset=utf-8"}
-        if name == "hospitals" and level != "practice":
+        year = marts.resolve_year(view.year)
+        if year is None or not _exists(marts, view, year):
             abort(404)
-        with marts.consistent() as view:
-            year = view.resolve_year(year)
-            if year is None or view.summary(level, geo_id, year) is None:
-                abort(404)
-            _, columns, fetch = TABLES[name]
-            rows = cells(columns, fetch(view, level, geo_id, year))
-        filename = f"{name}-{level}-{geo_id}-{year}"
-        return exports.csv_response(rows, filename, columns, spreadsheet=True)
+        query = table.query(marts, view, year)
+        filename = f"{name}-{view.key}-{year}".replace(" ", "_")
+        return exports.csv_stream_response(marts.stream(query), filename)
 
     @server.get("/healthz")
     def healthz():
         marts.years()
         return {"status": "ok"}
+
+
+def _exists(marts: Marts, view: urlstate.View, year: int) -> bool:
+    """Whether the page's subject has data in the year (else its export is a 404)."""
+    if view.is_geo:
+        return marts.summary(view.kind, view.key, year) is not None
+    if view.kind == "npi":
+        return marts.provider(view.key, year) is not None
+    if view.kind == "hcpcs":
+        return marts.procedure(view.key, year) is not None
+    return marts.drug(view.key, year) is not None

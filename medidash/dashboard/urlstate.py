@@ -1,29 +1,106 @@
-"""The page's state in its URL: what `?state=CA&year=2023` (or `?zip=`, `?practice=`) names.
+"""The page's state in its URL: every view and every choice on it, so a shared link reopens it.
 
-The URL alone decides what is shown: every control only rewrites it, so a shared link reopens
-the same view. The browser sends the query string, so any value may arrive here: each is
-checked against `validation`'s allow-lists before it reaches a query.
+`?state=CA`, `?zip=94110`, `?practice=0840459889`, `?nation=US`, `?npi=1111111111`,
+`?hcpcs=99213` or `?drug=ATORVASTATIN CALCIUM` name the page; `year`, `measure` and `rate`
+(the map), `specialty` (the specialty the page's provider list is filtered to), `pstate` and
+`ptype` (the provider search's filters) the choices on it. Every control only rewrites the URL
+and the URL alone decides what is shown. The browser sends the query string, so any value may
+arrive here: each is checked against `validation`'s allow-lists before it reaches a query.
 """
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
+from dataclasses import dataclass, replace
+from urllib.parse import parse_qs, urlencode
 
 from medidash.dashboard import validation as v
 
-GEO_LEVELS = ("practice", "zip", "state")
+GEO_LEVELS = ("practice", "zip", "state", "nation")
+# a page's kind -> how its key is checked; the first present names the page
+PAGES = {
+    "npi": v.npi,
+    "hcpcs": v.hcpcs,
+    "drug": v.drug,
+    **{level: (lambda value, level=level: v.geo(level, value)[1]) for level in GEO_LEVELS},
+}
+MEASURES = (
+    "procedure_events",
+    "paid_amount",
+    "prescription_claims",
+    "drug_cost",
+    "clinician_count",
+    "provider_count",
+    "avg_mips_score",
+    # a code's or a drug's map
+    "event_count",
+    "claim_count",
+)
+RATES = ("total", "per_clinician", "per_provider")
+
+
+@dataclass(frozen=True)
+class View:
+    kind: str | None = None  # a key of PAGES, None for the start page
+    key: str | None = None
+    year: int | None = None
+    measure: str | None = None
+    rate: str | None = None
+    specialty: str | None = None
+    pstate: str | None = None
+    ptype: str | None = None
+    error: str | None = None
+
+    @property
+    def is_geo(self) -> bool:
+        return self.kind in GEO_LEVELS
+
+    def search(self, **changes) -> str:
+        """The query string of this view with `changes` (None removes a parameter)."""
+        view = replace(self, **changes)
+        query = {}
+        if view.kind:
+            query[view.kind] = view.key
+        for name in ("year", "measure", "rate", "specialty", "pstate", "ptype"):
+            value = getattr(view, name)
+            if value is not None:
+                query[name] = value
+        return "?" + urlencode(query) if query else ""
+
+
+def parse(search) -> View:
+    """The view a query string names (an error message in `error` when a value is invalid)."""
+    if search is not None and not isinstance(search, str):
+        return View(error="not a query string")
+    query = {k: vals[0] for k, vals in parse_qs((search or "").lstrip("?")).items()}
+    try:
+        kind = next((k for k in PAGES if k in query), None)
+        key = PAGES[kind](query[kind]) if kind else None
+        measure = query.get("measure")
+        if measure is not None and measure not in MEASURES:
+            raise v.InvalidInput("unknown map measure")
+        rate = query.get("rate")
+        if rate is not None and rate not in RATES:
+            raise v.InvalidInput("rate must be total, per_clinician or per_provider")
+        specialty = query.get("specialty")
+        return View(
+            kind=kind,
+            key=key,
+            year=v.year(query.get("year")),
+            measure=measure,
+            rate=rate,
+            specialty=v.name("a specialty", specialty) if specialty is not None else None,
+            pstate=v.state(query.get("pstate")),
+            ptype=v.provider_type(query.get("ptype")),
+        )
+    except v.InvalidInput as error:
+        return View(error=str(error))
 
 
 def selection(search) -> tuple[str | None, str | None, int | None, str | None]:
-    """(level, id, year, error) from the URL's query string."""
-    if search is not None and not isinstance(search, str):
-        return None, None, None, "not a query string"
-    query = parse_qs((search or "").lstrip("?"))
-    try:
-        year = v.year((query.get("year") or [None])[0])
-        for level in GEO_LEVELS:
-            if level in query:
-                return (*v.geo(level, query[level][0]), year, None)
-        return None, None, year, None
-    except v.InvalidInput as error:
-        return None, None, None, str(error)
+    """(level, id, year, error) of a geography's view (level None for any other page)."""
+    view = parse(search)
+    if view.error:
+        return None, None, None, view.error
+    if not view.is_geo:
+        return None, None, view.year, None
+    return view.kind, view.key, view.year, None

@@ -72,7 +72,8 @@ def test_landing_page_and_state_click(page, dashboard_server, artifacts_dir):
         "year": "2023",
     }
     table = page.inner_text("#procedures-table")
-    assert "99213" in table and "52" in table and "63.41" in table
+    # events, allowed, paid, paid per event, share: money beside the counts, for people
+    assert "99213\tOffice visit 15\t52\t$5,200\t$4,160\t$80.00\t63.4 %" in table
     page.screenshot(path=artifacts_dir / "dashboard-state.png", full_page=True)
 
 
@@ -93,8 +94,10 @@ def test_zip_box_and_csv_download(page, dashboard_server, artifacts_dir, tmp_pat
     path = tmp_path / "prescriptions.csv"
     download.value.save_as(path)
     rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
-    assert rows[0] == ["Generic name", "Claims", "% of geography"]
-    assert rows[1] == ["ATORVASTATIN CALCIUM", "11", "100.0"]
+    # the API's CSV of the whole list, in the contract's column names
+    assert rows[0] == ["generic_name", "claim_count", "day_supply", "drug_cost", "pct_of_geo"]
+    assert rows[1][:4] == ["ATORVASTATIN CALCIUM", "11", "330", "100.00"]
+    assert float(rows[1][4]) == 100.0
     page.screenshot(path=artifacts_dir / "dashboard-zip.png", full_page=True)
     page.fill("#zip-input", "99999")
     page.click("#zip-button")

@@ -61,16 +61,16 @@ FORMULAS = ["=1+2", "@SUM(1+1)", "+1", "-1+1", "\t=1", "\r=1"]  # marts_fixture'
 BAD_YEARS = ["\u00b2\u00b2\u00b2\u00b2", "\uff12\uff10\uff12\uff13", "1e3", "-2023", "9" * 30]
 
 
-def dash_callback(base, outputs: list[str], inputs: list[tuple[str, str, object]]):
+def dash_callback(base, outputs: list[str], inputs: list[tuple[str, str, object]], state=()):
     """POST one Dash callback as the browser would: outputs as "id.property", (id, property,
-    value) per input."""
+    value) per input and per state."""
     split = [dict(zip(("id", "property"), o.split("."), strict=True)) for o in outputs]
     body = {
         "output": outputs[0] if len(outputs) == 1 else ".." + "...".join(outputs) + "..",
         "outputs": split[0] if len(outputs) == 1 else split,
         "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
         "changedPropIds": [f"{inputs[0][0]}.{inputs[0][1]}"],
-        "state": [],
+        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
     }
     return request(base, "/_dash-update-component", json.dumps(body).encode(), "POST")
 
@@ -84,7 +84,12 @@ def test_dashboard_url_and_controls_refuse_non_digit_years(dashboard_server, bad
     assert status == 200, body[:300]
     assert "Invalid link: year must be a four-digit year" in body
     years = ["year.options", "year.value", "refresh-info.children"]
-    status, _, body = dash_callback(dashboard_server, years, [("url", "search", search)])
+    status, _, body = dash_callback(
+        dashboard_server,
+        years,
+        [("url", "search", search)],
+        [("year", "value", None), ("pushed", "data", None)],
+    )
     assert status == 200, body[:300]
     # the year dropdown's value comes from the client too
     for output, inputs in (
@@ -95,6 +100,7 @@ def test_dashboard_url_and_controls_refuse_non_digit_years(dashboard_server, bad
                 ("year", "value", bad),
                 ("measure", "value", "procedure_events"),
                 ("url", "search", ""),
+                ("rate", "value", "total"),
             ],
         ),
     ):
@@ -120,7 +126,8 @@ def test_dashboard_csv_download_neutralises_formulas(dashboard_server, tmp_path)
         browser.close()
     text = path.read_bytes().decode("utf-8-sig")  # as written: read_text would turn \r into \n
     rows = list(csv.reader(io.StringIO(text, newline="")))
-    assert rows[0] == ["Medical school", "Clinicians", "% of geography"], text[:500]
+    # the whole list, as the API's CSV writes it (contract column names)
+    assert rows[0] == ["medical_school", "clinician_count", "pct_of_geo"], text[:500]
     assert all(len(r) == 3 for r in rows), text[:500]
     assert sorted(r[0] for r in rows[1:]) == sorted("'" + f for f in FORMULAS)
     assert {r[1] for r in rows[1:]} == {"1"}

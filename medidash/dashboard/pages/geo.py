@@ -1,110 +1,147 @@
-"""The page of one geography (state, ZIP code or practice) in one data year: its summary, its
-ranked tables, its specialties, and for a practice its state beside it."""
+"""The page of one geography (the nation, a state, a ZIP code or a practice) in one data year:
+its summary, its figures against its state and the nation as fair rates (per clinician, per
+provider), its trend, its ranked tables (each code, drug and provider opening its own page),
+its specialties (a click filters its provider list) and for a practice its hospitals."""
 
 from __future__ import annotations
 
 from dash import html
 
-from medidash.dashboard.layout import empty, fmt, section, table, treemap
+from medidash.dashboard import formatting as f
+from medidash.dashboard import layout
+from medidash.dashboard.pages.common import series, table
 from medidash.dashboard.queries import Marts
-from medidash.dashboard.tables import TABLES
+from medidash.dashboard.urlstate import View
 
-NOUNS = {"state": "state", "zip": "ZIP code", "practice": "practice"}
+NOUNS = {"nation": "nation", "state": "state", "zip": "ZIP code", "practice": "practice"}
+TREND = [
+    ("procedure_events", "Procedure events", "count"),
+    ("paid_amount", "Medicare paid", "money"),
+    ("prescription_claims", "Prescription claims", "count"),
+    ("drug_cost", "Part D cost", "money"),
+    ("clinician_count", "Clinicians", "count"),
+]
 
 
-def render(marts: Marts, level: str, geo_id: str, year: int):
+def render(marts: Marts, view: View, year: int):
+    level, geo_id = view.kind, view.key
     summary = marts.summary(level, geo_id, year)
     noun = NOUNS[level]
     if summary is None:
-        return empty(f"No data for {noun} {geo_id} in {year}.")
-    title = summary["display_name"] if level == "practice" else geo_id
-    strip = html.Div(
-        [
-            html.Div(
-                [html.Strong(fmt(summary["clinician_count"])), " clinicians"],
-                id="summary-clinicians",
-            ),
-            html.Div(
-                [html.Strong(fmt(summary["procedure_events"])), " procedure events"],
-                id="summary-events",
-            ),
-            html.Div(
-                [html.Strong(fmt(summary["prescription_claims"])), " prescription claims"],
-                id="summary-claims",
-            ),
-            html.Div(
-                [html.Strong(fmt(summary["avg_mips_score"], 1)), " average MIPS"],
-                id="summary-mips",
-            ),
-            html.Div([html.Strong(str(year)), " data year"], id="summary-year"),
-        ],
-        className="summary-strip",
-    )
+        return layout.empty(f"No data for {noun} {geo_id} in {year}.")
+    if level == "nation":
+        title = "United States (all providers)"
+    elif level == "practice":
+        title = f"Practice {summary['display_name']} ({geo_id}, {summary['state']})"
+    else:
+        title = f"{noun.capitalize()} {geo_id}"
     sections = [
-        html.H2(
-            f"{noun.capitalize()} {title}"
-            + (f" ({geo_id}, {summary['state']})" if level == "practice" else ""),
-            id="detail-title",
-        ),
-        strip,
+        html.H2(title, id="detail-title"),
+        _strip(summary, year),
+        _comparison(marts, summary, year),
     ]
-    if level == "practice":
-        sections.append(_comparison(marts, summary, year))
+    trend = layout.trend(series(marts, marts.geo_series(level, geo_id)), TREND, year)
+    if trend is not None:
+        sections.append(trend)
     specialties = marts.specialties(level, geo_id, year)
-
-    def ranked(name):
-        return section(TABLES[name][0], table(name, level, geo_id, year, marts))
-
     sections += [
-        ranked("procedures"),
-        ranked("drugs"),
-        ranked("prescriptions"),
-        section(
+        table(marts, "procedures", view, year),
+        table(marts, "drugs", view, year),
+        table(marts, "prescriptions", view, year),
+        layout.section(
             "Specialties",
-            treemap(specialties) if specialties else empty("No clinicians listed here."),
+            html.Div(
+                [
+                    html.P("Click a specialty to list its providers below.", className="hint"),
+                    layout.treemap(specialties),
+                ]
+            )
+            if specialties
+            else layout.empty("No clinicians listed here."),
         ),
-        ranked("schools"),
+        table(
+            marts,
+            "providers",
+            view,
+            year,
+            title=f"Providers here: {view.specialty.title()}" if view.specialty else None,
+        ),
+        table(marts, "schools", view, year),
     ]
     if level == "practice":
-        sections.append(ranked("hospitals"))
+        sections.append(table(marts, "hospitals", view, year))
     return html.Div(sections)
 
 
-def _comparison(marts: Marts, practice: dict, year: int):
-    state = marts.summary("state", practice["state"], year) if practice["state"] else None
-
-    def per_clinician(row, key):
-        if not row or not row["clinician_count"]:
-            return "–"
-        return fmt(row[key] / row["clinician_count"], 1)
-
-    rows = [
-        (
-            "Clinicians",
-            fmt(practice["clinician_count"]),
-            fmt(state["clinician_count"]) if state else "–",
-        ),
-        (
-            "Procedure events per clinician",
-            per_clinician(practice, "procedure_events"),
-            per_clinician(state, "procedure_events"),
-        ),
-        (
-            "Prescription claims per clinician",
-            per_clinician(practice, "prescription_claims"),
-            per_clinician(state, "prescription_claims"),
-        ),
-        (
-            "Average MIPS score",
-            fmt(practice["avg_mips_score"], 1),
-            fmt(state["avg_mips_score"], 1) if state else "–",
-        ),
-    ]
-    return section(
-        f"Compared with {practice['state'] or 'its state'}",
-        html.Table(
-            [html.Tr([html.Th(""), html.Th("Practice"), html.Th(practice["state"] or "State")])]
-            + [html.Tr([html.Td(a), html.Td(b), html.Td(c)]) for a, b, c in rows],
-            id="comparison-table",
-        ),
+def _strip(summary: dict, year: int):
+    return layout.strip(
+        [
+            layout.figure("clinicians", f.count(summary["clinician_count"]), "summary-clinicians"),
+            layout.figure("providers", f.count(summary["provider_count"]), "summary-providers"),
+            layout.figure(
+                "procedure events", f.count(summary["procedure_events"]), "summary-events"
+            ),
+            layout.figure("paid by Medicare", f.money(summary["paid_amount"]), "summary-paid"),
+            layout.figure(
+                "prescription claims", f.count(summary["prescription_claims"]), "summary-claims"
+            ),
+            layout.figure("Part D cost", f.money(summary["drug_cost"]), "summary-cost"),
+            layout.figure("average MIPS", f.decimal(summary["avg_mips_score"]), "summary-mips"),
+            layout.figure("data year", str(year), "summary-year"),
+        ]
     )
+
+
+def _per(row: dict | None, key: str, per: str):
+    if not row:
+        return None
+    return f.ratio(row[key], row[per])
+
+
+# (label, numerator, denominator or None for a raw figure, how it is shown)
+COMPARED = [
+    ("Clinicians", "clinician_count", None, f.count),
+    ("Providers", "provider_count", None, f.count),
+    ("Procedure events per clinician", "procedure_events", "clinician_count", f.decimal),
+    ("Procedure events per provider", "procedure_events", "provider_count", f.decimal),
+    ("Medicare paid per provider", "paid_amount", "provider_count", f.money),
+    ("Prescription claims per clinician", "prescription_claims", "clinician_count", f.decimal),
+    ("Part D cost per provider", "drug_cost", "provider_count", f.money),
+    ("Average MIPS score", "avg_mips_score", None, f.decimal),
+]
+
+
+def _comparison(marts: Marts, summary: dict, year: int):
+    """The geography's rates beside its state's (a ZIP or a practice) and the nation's, and
+    its ratio to the nation."""
+    level = summary["geo_level"]
+    nation = marts.summary("nation", "US", year) if level != "nation" else None
+    state = None
+    if level in ("zip", "practice") and summary["state"]:
+        state = marts.summary("state", summary["state"], year)
+    rows = []
+    for label, key, per, show in COMPARED:
+        value = summary[key] if per is None else _per(summary, key, per)
+        row = [label, show(value)]
+        if level in ("zip", "practice"):
+            row.append(show(state[key] if per is None else _per(state, key, per)) if state else "–")
+        if nation is not None:
+            national = nation[key] if per is None else _per(nation, key, per)
+            row.append(show(national))
+            row.append(
+                f.times(value, national) if per is not None or key == "avg_mips_score" else "–"
+            )
+        rows.append(tuple(row))
+    here = {"nation": "US", "state": summary["geo_id"], "zip": "ZIP", "practice": "Practice"}
+    columns = [here[level]]
+    if level in ("zip", "practice"):
+        columns.append(summary["state"] or "State")
+    if nation is not None:
+        columns += ["US", "× US"]
+    if level == "nation":
+        return layout.comparison("National figures", columns, rows, "comparison-table")
+    against = " and ".join(
+        ([summary["state"]] if level in ("zip", "practice") and summary["state"] else [])
+        + ["the US"]
+    )
+    return layout.comparison(f"Compared with {against}", columns, rows, "comparison-table")
