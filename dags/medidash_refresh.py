@@ -59,6 +59,7 @@ from cosmos import (
     RenderConfig,
 )
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+from cosmos.operators.local import DbtDocsLocalOperator, DbtRunOperationLocalOperator
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from medidash import settings
@@ -66,6 +67,22 @@ from medidash.orchestration import constants as c
 
 DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
+# every dbt command of a run (the models and their tests, the marts swap, the docs) gets its
+# credentials from the medidash_warehouse connection through this one mapping
+DBT_PROFILE = ProfileConfig(
+    profile_name="medidash",
+    target_name="warehouse",
+    profile_mapping=PostgresUserPasswordProfileMapping(
+        conn_id=c.WAREHOUSE_CONN_ID, profile_args={"schema": "dbt_default"}
+    ),
+)
+# dbt runs in the worker's own interpreter (dbt's Python runner), the one MediDash and its
+# pinned dbt are installed in; no dbt package is installed at run time
+DBT_OPERATOR_ARGS = {
+    "invocation_mode": InvocationMode.DBT_RUNNER,
+    "install_deps": False,
+    "env": {"DO_NOT_TRACK": "1"},
+}
 
 
 def _mark_failed(context) -> None:
@@ -222,18 +239,6 @@ def medidash_refresh():
 
         return {"py_files": tasks.package_code(), "jars": c.spark_jars()}
 
-    @task
-    def publish_marts() -> None:
-        from medidash.orchestration import tasks
-
-        tasks.run_dbt(["run-operation", "swap_marts"])
-
-    @task
-    def dbt_docs() -> None:
-        from medidash.orchestration import tasks
-
-        tasks.generate_docs()
-
     @task(outlets=[Asset(f"{c.ASSET_URI_PREFIX}{name}") for name in c.MARTS])
     def publish_run(release: dict) -> None:
         from medidash.orchestration import tasks
@@ -265,15 +270,7 @@ def medidash_refresh():
             manifest_path=MANIFEST if MANIFEST.exists() else None,
             env_vars={"DO_NOT_TRACK": "1"},
         ),
-        profile_config=ProfileConfig(
-            profile_name="medidash",
-            target_name="warehouse",
-            profile_mapping=PostgresUserPasswordProfileMapping(
-                conn_id=c.WAREHOUSE_CONN_ID, profile_args={"schema": "dbt_default"}
-            ),
-        ),
-        # dbt runs in the worker's own interpreter (dbt's Python runner), the one MediDash
-        # and its pinned dbt are installed in.
+        profile_config=DBT_PROFILE,
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
         ),
@@ -293,8 +290,27 @@ def medidash_refresh():
             "callback": "medidash.orchestration.dbt_env.fail_on_failed_tests",
         },
     )
-    marts = publish_marts()
-    docs = dbt_docs()
+    # the nine marts move from marts_build into marts in one transaction
+    marts = DbtRunOperationLocalOperator(
+        task_id="publish_marts",
+        macro_name="swap_marts",
+        project_dir=DBT_PROJECT,
+        profile_config=DBT_PROFILE,
+        emit_datasets=False,
+        **DBT_OPERATOR_ARGS,
+    )
+    # after the publish, while the run still holds the marts lock: the catalog documents the
+    # marts where they now are; the callback puts the page where the dashboard serves it
+    docs = DbtDocsLocalOperator(
+        task_id="dbt_docs",
+        project_dir=DBT_PROJECT,
+        profile_config=DBT_PROFILE,
+        dbt_cmd_flags=["--static"],
+        vars={"document_published_marts": True},
+        callback="medidash.orchestration.docs.publish_site",
+        emit_datasets=False,
+        **DBT_OPERATOR_ARGS,
+    )
 
     chain(changed, folder, checked, registered, ingest, explode, load, dbt, marts, docs)
     chain(code, ingest)

@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("up", help="start PostgreSQL, Spark, S3, Airflow and the dashboard")
     sub.add_parser("down", help="stop what `medidash up` started")
 
-    docs = sub.add_parser("docs", help="generate and serve the dbt docs site")
+    docs = sub.add_parser("docs", help="serve the dbt docs site the last run built")
     docs.add_argument("--port", type=int, default=8081, help="port to serve the site on")
 
     bench = sub.add_parser("bench", help="run the benchmarks and write bench/results/")

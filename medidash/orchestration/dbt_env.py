@@ -1,6 +1,11 @@
-"""How any MediDash process runs dbt against a warehouse URL: one mapping, used everywhere.
+"""dbt outside a pipeline run, and the callback cosmos calls after the run's dbt commands.
 
-`dbt_project/profiles.yml` reads only `env_var()`s; this module turns a libpq URL into them.
+Within a run every dbt command (the models and tests, the marts swap, the docs) is a cosmos
+operator of the DAG whose profile comes from the `medidash_warehouse` connection
+(`dags/medidash_refresh.py`, DBT_PROFILE). Outside Airflow, where there is no connection (the
+manifest compiled ahead by `medidash run` / `medidash up`, the tests' fixtures, the bench,
+sqlfluff's templater in `make lint`), `dbt_project/profiles.yml` reads only `env_var()`s and
+this module turns a libpq URL into them.
 """
 
 from __future__ import annotations

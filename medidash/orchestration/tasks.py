@@ -292,22 +292,3 @@ def package_code() -> str:
                 archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
         partial.rename(target)
     return str(target)
-
-
-def run_dbt(args: list[str]) -> None:
-    import subprocess
-
-    from medidash.orchestration.dbt_env import dbt_command
-
-    command, env = dbt_command(args, warehouse_url())
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
-    log.info("%s\n%s", " ".join(command[:3]), result.stdout[-20000:])
-    if result.returncode != 0:
-        raise RuntimeError(f"dbt {' '.join(args)} failed:\n{result.stdout[-4000:]}")
-
-
-def generate_docs() -> None:
-    """The dbt docs site: one self-contained target/static_index.html."""
-    from medidash.orchestration.docs import generate_docs as generate
-
-    generate(warehouse_url())
