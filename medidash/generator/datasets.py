@@ -71,6 +71,17 @@ FIRST_STANDARDIZED_YEAR = 2014
 GEO_ADJUSTMENT = np.random.default_rng(20140101).uniform(0.88, 1.22, len(pv.STATE_CODE))
 
 
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct values (np.unique, by sorting: NumPy 2.4's hash-based np.unique
+    takes seconds on the half-million keys of one Part D chunk, sorting milliseconds)."""
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
+
+
+def _count_distinct(values: np.ndarray) -> int:
+    return len(_distinct(values))
+
+
 def _lognormal(rng: np.random.Generator, mu: float, sigma: float, n: int) -> np.ndarray:
     return np.exp(rng.normal(mu, sigma, n))
 
@@ -94,6 +105,7 @@ class Catalog:
     code_table: np.ndarray  # (groups, width): catalog index, -1 padding
     code_cum: np.ndarray  # (groups, width - 1)
     is_anes: np.ndarray
+    volume: np.ndarray  # GROUP_VOLUME of each code's group
 
 
 @lru_cache(maxsize=8)
@@ -124,12 +136,27 @@ def catalog(year: int) -> Catalog:
         code_table=table,
         code_cum=cum,
         is_anes=np.array([h[2] == "anes" for h in rows]),
+        volume=np.array([GROUP_VOLUME.get(h[2], 1.0) for h in rows]),
     )
 
 
 # ---------------------------------------------------------------- part_b
 
-PART_B_DRAW_MU = 2.16
+PART_B_DRAW_MU = 1.98
+# Beneficiaries of a row, relative to the typical row, by the code's group (calibrated to CMS,
+# docs/calibration.md): an office visit or a lab test is billed for hundreds of patients a year
+# (99214: 102 M services by 498,000 providers), a surgical procedure or a drug for far fewer.
+GROUP_VOLUME = {
+    "em": 4.6,
+    "lab": 5.3,
+    "imaging": 2.2,
+    "vaccine": 2.5,
+    "therapy": 14.0,
+    "mental": 3.5,
+    "eye": 1.5,
+    "ambulance": 3.0,
+}
+ALLOWED_SHARE_MU = -1.0  # allowed amount / submitted charge ~ 0.39 (99213: $58 paid of $188)
 P_BOTH_POS = 0.23
 _CLASS_VOLUME = np.array(
     [{"lab": 2.5, "radiology": 1.6, "ambulance": 0.7, "asc": 1.8, "vaccine": 0.5}.get(c, 1.0)
@@ -152,7 +179,7 @@ def part_b(p: pv.Providers, seed: int, chunk: int, year: int, nine_digit_zip: bo
     group = _cum_pick(cat.group_cum[p.cls[prov]], rng.random(len(prov)))
     slot = _cum_pick(cat.code_cum[group], rng.random(len(prov)))
     code = cat.code_table[group, slot]
-    key = np.unique(prov * 1000 + code)
+    key = _distinct(prov * 1000 + code)
     prov, code = key // 1000, key % 1000
 
     facility = rng.random(p.n) < p.facility_share
@@ -166,7 +193,7 @@ def part_b(p: pv.Providers, seed: int, chunk: int, year: int, nine_digit_zip: bo
     prov, code, pos_f = prov[order], code[order], pos_f[order]
     n = len(prov)
 
-    benes = 11 + np.floor(_lognormal(rng, 2.3, 1.15, n)).astype(np.int64)
+    benes = 11 + np.floor(_lognormal(rng, 2.3, 1.15, n) * cat.volume[code]).astype(np.int64)
     benes = np.minimum(benes, 40_000)
     day = benes + np.floor(benes * _lognormal(rng, -1.3, 0.9, n)).astype(np.int64)
     units = cat.units[code]
@@ -188,7 +215,9 @@ def part_b(p: pv.Providers, seed: int, chunk: int, year: int, nine_digit_zip: bo
     # few rows whose charge is below the fee schedule
     geography = GEO_ADJUSTMENT[p.state[prov]]
     place = np.where(pos_f, FACILITY_FEE_SHARE, 1.0)
-    allowed = np.round(cat.price[code] * place * geography * _lognormal(rng, -0.8, 0.3, n) * 100)
+    allowed = np.round(
+        cat.price[code] * place * geography * _lognormal(rng, ALLOWED_SHARE_MU, 0.3, n) * 100
+    )
     allowed = np.maximum(allowed, 1)
     markup = np.where(rng.random(n) < 0.005, rng.uniform(0.8, 1.0, n), rng.uniform(1.6, 4.0, n))
     sbmtd = np.round(allowed * markup)
@@ -244,7 +273,7 @@ def part_b(p: pv.Providers, seed: int, chunk: int, year: int, nine_digit_zip: bo
             "avg_standardized_amount": _money(stdzd, blank=no_stdzd),
         }
     )
-    return Rows(columns, events=int(events.sum()), extra={"npis": len(np.unique(prov))})
+    return Rows(columns, events=int(events.sum()), extra={"npis": _count_distinct(prov)})
 
 
 # ---------------------------------------------------------------- practices and memberships
@@ -340,8 +369,8 @@ def clinicians(
     """
     m = memberships(p, seed, chunk, total_providers)
     rng = _rng(seed, chunk, 5)
-    addresses = 1 + (rng.random(len(m.prov)) < 0.45) + (rng.random(len(m.prov)) < 0.2)
-    addresses += rng.random(len(m.prov)) < 0.08
+    addresses = 1 + (rng.random(len(m.prov)) < 0.21) + (rng.random(len(m.prov)) < 0.1)
+    addresses += rng.random(len(m.prov)) < 0.05
     prov = np.repeat(m.prov, addresses)
     practice = np.repeat(m.practice, addresses)
     home = np.repeat(m.home_state, addresses)
@@ -434,7 +463,7 @@ def clinicians(
     }  # fmt: skip
     if inline:
         columns.update(inline_hospitals(p, prov, seed, chunk, total_providers))
-    return Rows(columns, extra={"npis": len(np.unique(prov))})
+    return Rows(columns, extra={"npis": _count_distinct(prov)})
 
 
 # ---------------------------------------------------------------- facility affiliations
@@ -524,7 +553,7 @@ def affiliations(p: pv.Providers, seed: int, chunk: int, total_providers: int) -
         "facility_ccn": ccn,
         "parent_ccn": f["parent"],
     }  # fmt: skip
-    return Rows(columns, extra={"npis": len(np.unique(a.prov))})
+    return Rows(columns, extra={"npis": _count_distinct(a.prov)})
 
 
 def inline_hospitals(
@@ -550,7 +579,8 @@ def inline_hospitals(
 
 # ---------------------------------------------------------------- part_d
 
-PART_D_DRAW_MU = 3.4
+PART_D_DRAW_MU = 3.15
+PART_D_CLAIMS_MU = 3.13  # 52.8 claims a row on average (DY2024: 1.48 B claims, 28.0 M rows)
 DRUG_BRAND = pa.array([d[0] for d in vocab.DRUGS], pa.string())
 DRUG_GENERIC = pa.array([d[1] for d in vocab.DRUGS], pa.string())
 _DRUG_CUM = np.cumsum(np.array([d[2] for d in vocab.DRUGS]) / sum(d[2] for d in vocab.DRUGS))
@@ -565,11 +595,13 @@ def part_d(p: pv.Providers, seed: int, chunk: int) -> Rows:
     draws = np.clip(np.ceil(_lognormal(rng, PART_D_DRAW_MU, 0.9, len(sel))), 1, 400)
     prov = np.repeat(sel, draws.astype(np.int64))
     drug = np.searchsorted(_DRUG_CUM[:-1], rng.random(len(prov)), side="right")
-    key = np.unique(prov * 1000 + drug)
+    key = _distinct(prov * 1000 + drug)
     prov, drug = key // 1000, key % 1000
     n = len(prov)
 
-    clms = np.minimum(11 + np.floor(_lognormal(rng, 2.3, 1.1, n)).astype(np.int64), 20_000)
+    clms = np.minimum(
+        11 + np.floor(_lognormal(rng, PART_D_CLAIMS_MU, 1.1, n)).astype(np.int64), 20_000
+    )
     days = np.maximum(clms, np.round(clms * _DRUG_DAYS[drug] * rng.uniform(0.8, 1.2, n)))
     days = days.astype(np.int64)
     fills = np.maximum(np.round(days / 3.0) / 10.0, clms.astype(np.float64))
@@ -617,11 +649,13 @@ def part_d(p: pv.Providers, seed: int, chunk: int) -> Rows:
     )
     for flag in ("ge65_suppress_flag", "ge65_bene_suppress_flag"):
         columns[flag] = pc.if_else(pc.equal(columns[flag], ""), _NULL, columns[flag])
-    return Rows(columns, events=int(clms.sum()), extra={"npis": len(np.unique(prov))})
+    return Rows(columns, events=int(clms.sum()), extra={"npis": _count_distinct(prov)})
 
 
 # ---------------------------------------------------------------- mips
 
+MIPS_REPORTING = 0.34  # PY2024: 461,358 clinicians scored
+MIPS_OTHER_PRACTICE = 0.35  # a score at a second practice: 1.13 rows per NPI
 _SOURCES = pa.array(["group", "individual", "APM entity", "virtual group"], pa.string())
 _SOURCE_CUM = np.array([0.5, 0.7, 0.98])
 _SOURCES_2017 = pa.array(["group", "individual", "APM"], pa.string())
@@ -670,10 +704,12 @@ def mips(p: pv.Providers, seed: int, chunk: int, total_providers: int, by_source
         source_names = _SOURCES_2017
         score_source = np.array([0, 1, 2])[source]
     else:
-        reporting = rng.random(p.n) < 0.5
-        key = np.unique(m.prov * 10**9 + (m.practice + 1))
+        reporting = rng.random(p.n) < MIPS_REPORTING
+        key = _distinct(m.prov * 10**9 + (m.practice + 1))
         prov, practice = key // 10**9, key % 10**9 - 1
+        first = np.r_[True, prov[1:] != prov[:-1]]
         keep = reporting[prov] & ((practice >= 0) | (rng.random(len(prov)) < 0.6))
+        keep &= first | (rng.random(len(prov)) < MIPS_OTHER_PRACTICE)
         prov, practice = prov[keep], practice[keep]
         source = np.where(
             practice < 0, 1, _cum_pick(np.broadcast_to(_SOURCE_CUM, (len(prov), 3)),
@@ -699,4 +735,4 @@ def mips(p: pv.Providers, seed: int, chunk: int, total_providers: int, by_source
         "facility_name": pc.if_else(pa.array(facility_based), fac["name"], _NULL),
     }
     columns.update(_scores(rng, score_source, n))
-    return Rows(columns, extra={"npis": len(np.unique(prov))})
+    return Rows(columns, extra={"npis": _count_distinct(prov)})

@@ -17,7 +17,11 @@ import pyarrow as pa
 from medidash.generator import identifiers as ids
 from medidash.generator import vocab
 
-PROVIDERS_NATIONAL = 1_300_000
+PROVIDERS_NATIONAL = 1_600_000
+# the chance a provider has Part D rows is 1 - (1 - share) ** PART_D_REACH of vocab's
+# per-specialty share (1.14 M prescribers in DY2024 beside 1.17 M Part B NPIs)
+PART_D_REACH = 2.0
+PART_B_REACH = 0.73  # an individual's chance to bill Part B in the year (organisations 0.92)
 CHUNK = 20_000
 ORG_SHARE = 0.045
 
@@ -261,9 +265,9 @@ def providers(seed: int, chunk: int, lo: int, hi: int) -> Providers:
     )
     grad_year = np.clip(np.round(rng.normal(1998, 11, n)), 1960, 2021).astype(np.int64)
 
-    in_part_b = rng.random(n) < np.where(is_org, 0.92, 0.78)
+    in_part_b = rng.random(n) < np.where(is_org, 0.92, PART_B_REACH)
     in_dac = ~is_org & (rng.random(n) < 0.9)
-    in_part_d = rng.random(n) < np.where(is_org, 0.02, SPEC_RX[spec_ind])
+    in_part_d = rng.random(n) < np.where(is_org, 0.02, 1 - (1 - SPEC_RX[spec_ind]) ** PART_D_REACH)
     facility_share = np.where(
         is_org, np.where(cls == CLASS_CODE["asc"], 1.0, 0.0), SPEC_F[spec_ind]
     )

@@ -257,7 +257,7 @@ CLASS_GROUPS: dict[str, dict[str, float]] = {
 #  (0: one service per visit), drug indicator, 2017 description or None when unchanged,
 #  first data year)
 HCPCS: tuple[tuple[str, str, str, float, float, float, str, str | None, int], ...] = (
-    ("99213", "Established patient office or other outpatient visit, 20-29 minutes", "em", 20,
+    ("99213", "Established patient office or other outpatient visit, 20-29 minutes", "em", 13,
      188, 0, "N", "Established patient office or other outpatient visit, typically 15 minutes",
      2000),
     ("99214", "Established patient office or other outpatient visit, 30-39 minutes", "em", 22,
@@ -413,7 +413,7 @@ HCPCS: tuple[tuple[str, str, str, float, float, float, str, str | None, int], ..
     ("67028", "Injection of drug into eye", "eye", 5, 250, 0, "N", None, 2000),
     ("J1100", "Injection, dexamethasone sodium phosphate, 1 mg", "drug", 6, 1.5, 8, "Y", None,
      2000),
-    ("J1010", "Injection, methylprednisolone acetate, 1 mg", "drug", 5, 0.8, 40, "Y", None, 2018),
+    ("J1010", "Injection, methylprednisolone acetate, 1 mg", "drug", 1, 0.8, 40, "Y", None, 2018),
     ("J0717", "Injection, certolizumab pegol, 1 mg", "drug", 1, 8.0, 200, "Y", None, 2014),
     ("J0178", "Injection, aflibercept, 1 mg", "drug", 3, 980, 2, "Y", None, 2013),
     ("J2778", "Injection, ranibizumab, 0.1 mg", "drug", 2, 390, 5, "Y", None, 2000),

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from medidash import cms_layouts
-from medidash.generator import cli, identifiers, providers
+from medidash.generator import calibration, cli, identifiers, providers
 from medidash.generator.release import generate
 
 SMALL = 0.0005
@@ -347,3 +347,45 @@ def test_part_b_payments_are_realistic(current, tmp_path):
     _, old_rows, old_col = _reconcile(tmp_path / old, files[old])
     assert old_rows and all(r[old_col["avg_standardized_amount"]] == "" for r in old_rows)
     assert all(float(r[old_col["avg_payment_amount"]]) > 0 for r in old_rows)
+
+
+CALIBRATION_SCALE = 0.005
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory) -> dict:
+    from medidash.benchmarks import generator as bench
+
+    out = tmp_path_factory.mktemp("calibrated")
+    generate(out, calibration.DATA_YEAR, CALIBRATION_SCALE, seed=11, processes=2)
+    return {"manifest": _manifest(out), "measured": bench.measure(out)}
+
+
+def test_scale_follows_the_documented_cms_totals(calibrated):
+    """A small release is the calibrated national year shrunk: rows per dataset and events per
+    dataset (re-read from its files) within 15 % of scale x the CMS totals (10 % at scale 1, a
+    little more here for the sampling noise of 6,000 providers), and the shapes that decide
+    them, events per row and rows per NPI, within the same margin."""
+    measured = calibrated["measured"]
+    for dataset, target in calibration.TARGETS.items():
+        got = measured[dataset]
+        for key, value in target.items():
+            field = "distinct_npis" if key == "npis" else key
+            assert got[field] / (value * CALIBRATION_SCALE) == pytest.approx(1, abs=0.15), (
+                dataset, key, got[field], value * CALIBRATION_SCALE)  # fmt: skip
+        if "events" in target:
+            ratio = (got["events"] / got["rows"]) / (target["events"] / target["rows"])
+            assert ratio == pytest.approx(1, abs=0.15), (dataset, "events per row")
+        if "npis" in target:
+            ratio = (got["rows"] / got["distinct_npis"]) / (target["rows"] / target["npis"])
+            assert ratio == pytest.approx(1, abs=0.15), (dataset, "rows per NPI")
+    entries = {e["dataset"]: e for e in calibrated["manifest"]["files"].values()}
+    assert entries["part_b"]["events_expected"] / measured["part_b"]["events"] == pytest.approx(
+        1, abs=0.002)  # fmt: skip
+
+
+def test_calibration_doc_states_every_target():
+    text = (Path(__file__).parents[2] / "docs" / "calibration.md").read_text()
+    for target in calibration.TARGETS.values():
+        for value in target.values():
+            assert f"{value:,}" in text, value
