@@ -36,16 +36,23 @@ name_weights as (
     group by data_year, npi, source_rank, last_name, coalesce(first_name, '')
 ),
 
+-- one row per NPI: its first dataset's most frequent pair, ties to the smallest pair
 names as (
     select
         data_year,
         npi,
-        (array_agg(last_name order by source_rank asc, weight desc, last_name asc, first_name asc))[1]
-            as last_name,
-        (array_agg(first_name order by source_rank asc, weight desc, last_name asc, first_name asc))[1]
-            as first_name
-    from name_weights
-    group by data_year, npi
+        last_name,
+        first_name
+    from (
+        select
+            *,
+            row_number() over (
+                partition by data_year, npi
+                order by source_rank asc, weight desc, last_name asc, first_name asc
+            ) as pick
+        from name_weights
+    ) as ranked
+    where pick = 1
 ),
 
 type_weights as (
@@ -108,12 +115,18 @@ places as (
     select
         data_year,
         npi,
-        (array_agg(state order by source_rank asc, weight desc, state asc, zip5 asc nulls first))[1]
-            as state,
-        (array_agg(zip5 order by source_rank asc, weight desc, state asc, zip5 asc nulls first))[1]
-            as zip5
-    from place_weights
-    group by data_year, npi
+        state,
+        zip5
+    from (
+        select
+            *,
+            row_number() over (
+                partition by data_year, npi
+                order by source_rank asc, weight desc, state asc, zip5 asc nulls first
+            ) as pick
+        from place_weights
+    ) as ranked
+    where pick = 1
 ),
 
 final as (
