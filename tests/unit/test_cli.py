@@ -54,3 +54,30 @@ def test_run_and_demo_have_a_verbose_switch_and_demo_no_reentry():
 
     source = open(demo.__file__).read()
     assert "medidash.cli" not in source and "parse_args" not in source, "demo re-enters the CLI"
+
+
+def test_every_command_makes_a_typed_call():
+    """Each command's function imports one function of the module owning the stage and calls
+    it with typed parameters: every parameter of that function is annotated (no Namespace)."""
+    import ast
+    import importlib
+    import inspect
+
+    from medidash import cli
+
+    tree = ast.parse(inspect.getsource(cli))
+    called = {}
+    for func in tree.body:
+        if isinstance(func, ast.FunctionDef) and func.name.startswith("_"):
+            for node in ast.walk(func):
+                if isinstance(node, ast.ImportFrom):
+                    for alias in node.names:
+                        called[func.name] = (node.module, alias.name)
+    assert set(called) == {f.__name__ for f in cli.COMMANDS.values()}, called
+    untyped = []
+    for module, name in called.values():
+        target = getattr(importlib.import_module(module), name)
+        for parameter in inspect.signature(target).parameters.values():
+            if parameter.annotation is inspect.Parameter.empty:
+                untyped.append(f"{module}.{name}({parameter.name})")
+    assert not untyped, untyped
