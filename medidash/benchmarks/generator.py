@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from medidash import cms_layouts
+from medidash.generator import calibration
 from medidash.generator.release import generate
 
 _NUMBER = r"^[0-9]+(\.[0-9]+)?$"
@@ -79,8 +80,21 @@ def measure(folder: Path) -> dict[str, dict]:
     return found
 
 
-def run(scale: float, workdir: Path, keep: bool = False, year: int = 2024) -> dict:
-    """Generate a release of `scale` under workdir and return its figures (output deleted)."""
+def against_targets(measured: dict[str, dict], scale: float) -> dict[str, dict[str, float]]:
+    """Each calibration target's measured value over scale x the target (1.0 = on target)."""
+    ratios: dict[str, dict[str, float]] = {}
+    for dataset, target in calibration.TARGETS.items():
+        got = measured.get(dataset, {})
+        ratios[dataset] = {
+            key: round(got.get("distinct_npis" if key == "npis" else key, 0) / (value * scale), 3)
+            for key, value in target.items()
+        }
+    return ratios
+
+
+def run(scale: float, workdir: Path, keep: bool = False, year: int = calibration.DATA_YEAR) -> dict:
+    """Generate a release of `scale` under workdir and return its figures (output deleted),
+    `calibration` being its measured rows, NPIs and events over the scaled CMS targets."""
     workdir = Path(workdir)
     out = workdir / f"release-scale-{scale:g}"
     shutil.rmtree(out, ignore_errors=True)
@@ -95,6 +109,7 @@ def run(scale: float, workdir: Path, keep: bool = False, year: int = 2024) -> di
     total_bytes = sum(entry["bytes"] for entry in files)
     self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    ratios = against_targets(measure(out), scale)
     if not keep:
         shutil.rmtree(out, ignore_errors=True)
     return {
@@ -110,4 +125,5 @@ def run(scale: float, workdir: Path, keep: bool = False, year: int = 2024) -> di
         "peak_rss_mib": round(self_rss, 1),
         "peak_rss_worker_mib": round(child_rss, 1),
         "national_seconds_estimate": round(seconds / scale, 1),
+        "calibration": ratios,
     }

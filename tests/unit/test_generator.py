@@ -315,6 +315,7 @@ def test_generator_benchmark_reports_and_cleans_up(tmp_path):
         figures["seconds"] / SMALL, abs=0.006 / SMALL
     )
     assert figures["peak_rss_mib"] > 0 and figures["mb_per_second"] > 0
+    assert figures["calibration"]["part_d"]["events"] > 0.5
     assert not any(tmp_path.iterdir())
 
 
