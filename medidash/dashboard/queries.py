@@ -255,7 +255,14 @@ class Marts:
     # years and geographies
 
     def years(self) -> list[int]:
-        rows = self._all("select distinct data_year from marts.geo_summary order by 1 desc")
+        # a loose index scan on geo_summary's (data_year, ...) index: one probe per year,
+        # where `select distinct` reads every row (tens of ms at scale 0.1, on every page)
+        rows = self._all(
+            "with recursive y as (select max(data_year) as data_year from marts.geo_summary "
+            "union all select (select max(data_year) from marts.geo_summary g "
+            "where g.data_year < y.data_year) from y where y.data_year is not null) "
+            "select data_year from y where data_year is not null order by 1 desc"
+        )
         return [r["data_year"] for r in rows]
 
     def resolve_year(self, year: int | None) -> int | None:

@@ -1,4 +1,8 @@
-{{ config(post_hook=["{{ geo_index() }}"]) }}
+{#- the dashboard's code and drug pages read one drug in every geography of a level -#}
+{{ config(post_hook=[
+    "{{ geo_index() }}",
+    "create index on {{ this }} (generic_name, data_year, geo_level, claim_count)",
+]) }}
 
 with
 

@@ -1,4 +1,8 @@
-{{ config(post_hook=["{{ geo_index() }}"]) }}
+{#- the dashboard's code and drug pages read one code in every geography of a level -#}
+{{ config(post_hook=[
+    "{{ geo_index() }}",
+    "create index on {{ this }} (hcpcs_code, data_year, geo_level, event_count)",
+]) }}
 
 with
 
