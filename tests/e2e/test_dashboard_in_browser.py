@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.e2e.local_stack import CHROMIUM_ARGS
+from tests.e2e.test_dashboard_pages import shot
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -49,7 +50,7 @@ def test_landing_page_and_state_click(page, dashboard_server, artifacts_dir):
     page.wait_for_selector("#us-map .choroplethlayer path", timeout=30000)
     assert "Data year 2023" in page.inner_text("#refresh-info")
     assert "last refresh 2026-11-01 10:05" in page.inner_text("#refresh-info")
-    page.screenshot(path=artifacts_dir / "dashboard-landing.png", full_page=True)
+    shot(page, "landing", artifacts_dir)
     # California is the state with the most events: click its shape on the map
     page.evaluate(
         """() => {
@@ -74,7 +75,7 @@ def test_landing_page_and_state_click(page, dashboard_server, artifacts_dir):
     table = page.inner_text("#procedures-table")
     # events, allowed, paid, paid per event, share: money beside the counts, for people
     assert "99213\tOffice visit 15\t52\t$5,200\t$4,160\t$80.00\t63.4 %" in table
-    page.screenshot(path=artifacts_dir / "dashboard-state.png", full_page=True)
+    shot(page, "state", artifacts_dir)
 
 
 def test_zip_box_and_csv_download(page, dashboard_server, artifacts_dir, tmp_path):
@@ -98,7 +99,7 @@ def test_zip_box_and_csv_download(page, dashboard_server, artifacts_dir, tmp_pat
     assert rows[0] == ["generic_name", "claim_count", "day_supply", "drug_cost", "pct_of_geo"]
     assert rows[1][:4] == ["ATORVASTATIN CALCIUM", "11", "330", "100.00"]
     assert float(rows[1][4]) == 100.0
-    page.screenshot(path=artifacts_dir / "dashboard-zip.png", full_page=True)
+    shot(page, "zip", artifacts_dir)
     page.fill("#zip-input", "99999")
     page.click("#zip-button")
     page.wait_for_selector("text=No data for ZIP code 99999 in 2023.")
@@ -122,7 +123,7 @@ def test_practice_search_by_name_and_pac_id(page, dashboard_server, artifacts_di
         assert "050001" in hospitals and "Skilled nursing facility" in hospitals
         assert "Compared with CA" in page.inner_text("#detail")
         page.wait_for_selector("#specialty-treemap .treemap")
-        page.screenshot(path=artifacts_dir / "dashboard-practice.png", full_page=True)
+        shot(page, "practice", artifacts_dir)
     else:
         assert summary(page) == {
             "clinicians": "2",

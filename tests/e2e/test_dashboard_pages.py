@@ -280,7 +280,7 @@ def test_trend_and_year_picker(open_page, marts):
     assert pg.inner_text("#trend .change-procedure_events") == "–"
 
 
-def test_state_zip_practice_against_the_nation(open_page, marts, artifacts_dir):
+def test_state_zip_practice_against_the_nation(open_page, marts):
     nation = marts.execute(
         "select procedure_events, provider_count, paid_amount from marts.geo_summary "
         "where data_year = 2023 and geo_level = 'nation'"
@@ -300,12 +300,10 @@ def test_state_zip_practice_against_the_nation(open_page, marts, artifacts_dir):
         f"{national:,.1f}\t{per_provider / national:,.2f}×" in table
     )
     assert f"Medicare paid per provider\t${zip_row[2] / zip_row[1]:,.0f}" in table
-    shot(pg, "zip", artifacts_dir)
     pg.goto(pg.url.split("?")[0] + "?practice=0840459889")
     title(pg, "Practice BAY CLINIC")
     assert "Compared with CA and the US" in pg.inner_text("#detail")
     pg.wait_for_selector("#specialty-treemap .treemap")
-    shot(pg, "practice", artifacts_dir)
 
 
 def test_a_shared_url_reopens_the_same_view(browser, open_page, dashboard_server):

@@ -189,6 +189,11 @@ def test_script_payloads_render_as_text_in_the_browser(dashboard_server):
         payload = "<img src=x onerror=alert(1)>"
         page.goto(dashboard_server + "/?practice=" + urllib.parse.quote(payload))
         page.wait_for_selector("text=Invalid link")
+        # the pages named by free text (a drug, a specialty filter) show it as text
+        page.goto(dashboard_server + "/?drug=" + urllib.parse.quote(payload))
+        page.wait_for_selector("text=No data for drug <IMG SRC=X ONERROR=ALERT(1)>")
+        page.goto(dashboard_server + "/?state=CA&specialty=" + urllib.parse.quote(payload))
+        page.wait_for_selector("text=Providers here: <Img Src=X Onerror=Alert(1)>")
         page.goto(dashboard_server + "/")
         page.wait_for_selector("#zip-input")
         page.fill("#zip-input", "<script>alert(2)</script>")
