@@ -701,7 +701,8 @@ class Marts:
             "nation": "true",
             "state": "state = %(geo_id)s",
             "zip": "zip5 = %(geo_id)s",
-            "practice": "%(geo_id)s = any(practice_ids)",
+            # containment, which the GIN index on practice_ids serves (`= any()` is a scan)
+            "practice": "practice_ids @> array[%(geo_id)s]::text[]",
         }[level]
         if specialty is not None:
             where += " and primary_specialty = %(specialty)s"

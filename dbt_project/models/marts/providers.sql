@@ -3,6 +3,8 @@
     "{{ provider_name_index() }}",
     "create index on {{ this }} (data_year, state, provider_type)",
     "create index on {{ this }} (data_year, provider_type) include (state, paid_amount, prescription_claims)",
+    "create index on {{ this }} (data_year, zip5)",
+    "create index on {{ this }} using gin (practice_ids)",
 ]) }}
 
 with
