@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dash
 import plotly.graph_objects as go
-from dash import ALL, Dash, Input, Output, State
+from dash import ALL, Dash, Input, Output, State, dcc, html
 
 from medidash.dashboard import formatting as f
 from medidash.dashboard import layout
@@ -418,9 +418,14 @@ def register(app: Dash, marts: Marts) -> None:
                     return layout.empty(f"Data year {view.year} is not loaded.")
                 return layout.empty("No data loaded yet: run the pipeline (medidash run).")
             if view.kind is None:
-                return layout.empty(
-                    "Click a state on the map, enter a ZIP code, search a practice, a "
-                    "provider, a procedure or a drug, or open the national figures (?nation=US)."
+                return html.Div(
+                    [
+                        "Click a state on the map, enter a ZIP code, search a practice, a "
+                        "provider, a procedure or a drug, or open ",
+                        dcc.Link("the national figures", href=f"?nation=US&year={year}"),
+                        ".",
+                    ],
+                    className="empty-state",
                 )
             if view.is_geo:
                 return geo.render(snapshot, view, year)

@@ -285,7 +285,11 @@ def test_state_zip_practice_against_the_nation(open_page, marts):
         "select procedure_events, provider_count, paid_amount from marts.geo_summary "
         "where data_year = 2023 and geo_level = 'nation'"
     ).fetchone()
-    pg = open_page("/?zip=10001")
+    pg = open_page("/")
+    pg.click("text=the national figures")  # the start page links the nation's page
+    title(pg, "United States")
+    assert pg.inner_text("#summary-events strong") == f"{nation[0]:,}"
+    pg.goto(pg.url.split("?")[0] + "?zip=10001")
     pg.wait_for_selector("#comparison-table")
     zip_row = marts.execute(
         "select procedure_events, provider_count, paid_amount from marts.geo_summary "
