@@ -33,6 +33,10 @@ TARGETS = {
     "provider_search_p95_ms": ("dashboard", "provider_search_p95_ms", "<=", 50),
     "provider_profile_p95_ms": ("dashboard", "provider_profile_p95_ms", "<=", 50),
     "code_state_map_p95_ms": ("dashboard", "code_state_map_p95_ms", "<=", 100),
+    # issue 16: a page's whole callback, and the provider type-ahead
+    "provider_page_p95_ms": ("dashboard_pages", "provider_page_p95_ms", "<=", 150),
+    "code_page_p95_ms": ("dashboard_pages", "code_page_p95_ms", "<=", 150),
+    "typeahead_p95_ms": ("dashboard_pages", "typeahead_p95_ms", "<=", 50),
 }
 
 
@@ -123,6 +127,9 @@ def run(scale: float = 0.1, generator_scale: float = 1.0, only: list[str] | None
                 report["dbt_build_seconds"] / scale, 1
             )
             report["dashboard"] = dashboard.run(database_url("dashboard"), n=1000)
+            from medidash.benchmarks import dashboard_pages
+
+            report["dashboard_pages"] = dashboard_pages.run(database_url("dashboard"), n=300)
 
     report["targets"] = check_targets(report)
     write(report)
@@ -168,7 +175,7 @@ def write(report: dict) -> None:
                 f"| {mart} | {v['rows']} | {v['mib']} | {v['seconds']} | {round(v['mib'] / scale)} |"
             )
         lines.append("")
-    for section in ("generator", "pipeline", "dashboard"):
+    for section in ("generator", "pipeline", "dashboard", "dashboard_pages"):
         if section in report:
             lines += [f"## {section}", "", "| figure | value |", "|---|---|"]
             for key, value in report[section].items():
