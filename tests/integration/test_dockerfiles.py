@@ -111,13 +111,17 @@ def test_spark_image_jars_match_pyspark_hadoop():
         m.group(1) for p in jars.glob("hadoop-client-api-*.jar")
         if (m := re.match(r"hadoop-client-api-(.+)\.jar", p.name))
     }  # fmt: skip
-    dockerfile = (ROOT / "docker/spark/Dockerfile").read_text()
-    declared = re.search(r"^ARG HADOOP_VERSION=(\S+)", dockerfile, re.M).group(1)
-    assert bundled == {declared}
-    assert pyspark.__version__ == lock()["pyspark"]
+    fetch = (ROOT / "docker/fetch-jars.sh").read_text()
     for artifact in ("hadoop-aws", "postgresql", "awssdk/bundle"):
-        assert artifact in dockerfile, artifact
-    assert "sha1sum -c" in dockerfile, "downloaded jars are not checked"
+        assert artifact in fetch, artifact
+    assert "sha1sum -c" in fetch, "downloaded jars are not checked"
+    assert pyspark.__version__ == lock()["pyspark"]
+    # both images that run a Spark process (the executors; the driver in Airflow's) add them
+    for image in ("spark", "airflow"):
+        dockerfile = (ROOT / f"docker/{image}/Dockerfile").read_text()
+        declared = re.search(r"^ARG HADOOP_VERSION=(\S+)", dockerfile, re.M).group(1)
+        assert bundled == {declared}, image
+        assert "fetch-jars.sh" in dockerfile, image
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
