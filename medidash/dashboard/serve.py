@@ -25,10 +25,6 @@ class DashboardServer(BaseApplication):
         return create_app(self.database_url, rate_limit=(float(rate), int(burst or rate))).server
 
 
-def run(args) -> int:
-    return serve(args.database_url, args.host, args.port)
-
-
 def serve(database_url: str | None = None, host: str = "127.0.0.1", port: int = 8050) -> int:
     """Serve the dashboard until stopped (`database_url`: the read-only role's, else resolved)."""
     from medidash.warehouse import resolve_database_url
