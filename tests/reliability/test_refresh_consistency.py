@@ -69,7 +69,19 @@ def test_readers_never_see_errors_empty_tables_or_a_mix(env):
 
     marts = Marts(wh.dashboard_url, max_size=2)
     state = max(marts.states(year), key=lambda r: r["procedure_events"])["state"]
+    with psycopg.connect(wh.url) as conn:
+        npi = conn.execute(
+            "select npi from marts.providers where data_year = %s "
+            "order by procedure_events desc, npi limit 1",
+            (year,),
+        ).fetchone()[0]
+        code = conn.execute(
+            "select hcpcs_code from marts.procedure_counts where data_year = %s "
+            "and geo_level = 'nation' order by event_count desc, hcpcs_code limit 1",
+            (year,),
+        ).fetchone()[0]
     pages: list[tuple] = []
+    product_pages: list[tuple] = []
 
     def dashboard_reader():
         """The page of the busiest state, as the dashboard reads it: summary, then details."""
@@ -87,6 +99,20 @@ def test_readers_never_see_errors_empty_tables_or_a_mix(env):
                         for r in view.prescriptions("state", state, year, limit=100_000)
                     )
                 pages.append((summary, events, claims))
+                # a provider's page and a code's page (contract v2's marts): their totals and
+                # their lists, read in one view, come from one release
+                with marts.consistent() as view:
+                    provider = view.provider(npi, year)
+                    provider_events = sum(
+                        r["event_count"]
+                        for r in view.first(view.provider_procedures(npi, year), 100_000)
+                    )
+                    national = view.procedure(code, year)
+                    code_events = sum(
+                        r["event_count"]
+                        for r in view.first(view.procedure_providers(code, year), 1_000_000)
+                    )
+                product_pages.append((provider, provider_events, national, code_events))
             except psycopg.Error as error:
                 errors.append(f"dashboard: {error}")
 
@@ -111,6 +137,12 @@ def test_readers_never_see_errors_empty_tables_or_a_mix(env):
             "the dashboard saw a mix of two releases on one page"
         )
     assert len({p[1:] for p in pages}) == 2, "expected the old and the new page only"
+    for provider, provider_events, national, code_events in product_pages:
+        if provider is not None:  # the second release need not have this NPI
+            assert provider["procedure_events"] == provider_events, "a provider page mixed"
+        if national is not None:
+            assert national["event_count"] == code_events, "a code page mixed two releases"
+    assert len({(p[1], p[3]) for p in product_pages}) == 2, "expected two releases' pages"
     totals = {row[:4] for row in seen}
     for events, summary_events, claims, summary_claims, specialties in seen:
         assert events > 0 and claims > 0 and specialties > 0, "a reader saw an empty mart"
