@@ -178,15 +178,28 @@ def run(scale: float, workdir: Path) -> dict:
         step2_explode.write_events(rows, _without_payments(step2_explode), 2023, folder, cores)
         return spark.read.parquet(str(folder)).count()
 
-    timed = {}
-    for name, method in (
-        ("ours", ours),
-        ("without_payments", ours_without_payments),
-        ("row_copy", _row_copy_explode),
-    ):
+    methods = {
+        "ours": ours,
+        "without_payments": ours_without_payments,
+        "row_copy": _row_copy_explode,
+    }
+    for name, method in methods.items():
         method(sample.limit(SAMPLE_ROWS // 30), out / f"{name}-warm-up")
-        started = time.perf_counter()
-        timed[name] = (method(sample, out / name), time.perf_counter() - started)
+    # our two explodes twice each, interleaved, the faster of each kept: the first timed run
+    # after a small warm-up is the slowest whichever runs first (measured: 6.5 M events/s, then
+    # 9.9 M for the same method), which would bias the payments ratio by the order alone
+    timed = {}
+    for round_ in range(2):
+        for name, method in methods.items():
+            if name == "row_copy" and round_:
+                continue  # minutes per run; it is compared at 25x, far from any noise
+            folder = out / f"{name}-{round_}"
+            started = time.perf_counter()
+            events = method(sample, folder)
+            seconds = time.perf_counter() - started
+            if name not in timed or seconds < timed[name][1]:
+                timed[name] = (events, seconds)
+            shutil.rmtree(folder, ignore_errors=True)
     (ours_events, ours_seconds), (copy_events, copy_seconds) = timed["ours"], timed["row_copy"]
     assert copy_events == ours_events, (copy_events, ours_events)
     bare_events, bare_seconds = timed["without_payments"]
