@@ -70,6 +70,14 @@ def write_reconciliation(lake: str, run_id: str, report: dict) -> None:
     storage.write_text(storage.join(folder, RECONCILIATION), text)
 
 
+def union(frames):
+    """The frames' rows in one DataFrame, columns matched by name (a non-empty list)."""
+    result = frames[0]
+    for frame in frames[1:]:
+        result = result.unionByName(frame)
+    return result
+
+
 def read_clean(spark, lake: str, dataset: str, year: int):
     """The cleaned rows of a dataset's year (`<lake>/clean/<dataset>/data_year=YYYY`) with
     their schema (ingest_cleaning.CLEAN_COLUMNS), also when the dataset is absent from the

@@ -46,6 +46,7 @@ from spark_jobs.jobs import (
     parser,
     publish_directory,
     run_folder,
+    union,
     write_reconciliation,
 )
 from spark_jobs.session import build_session
@@ -185,13 +186,6 @@ def _ingest(spark: SparkSession, sources: list[SourceFile], year: int, lake: str
 
 def empty_clean(spark: SparkSession, dataset: str, year: int) -> DataFrame:
     return spark.createDataFrame([], f"data_year int, {cleaning.clean_schema(dataset)}")
-
-
-def union(frames: list[DataFrame]) -> DataFrame:
-    result = frames[0]
-    for frame in frames[1:]:
-        result = result.unionByName(frame)
-    return result
 
 
 def main(argv: list[str] | None = None) -> int:

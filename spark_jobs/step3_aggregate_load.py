@@ -30,7 +30,14 @@ from pyspark.sql.window import Window
 from medidash.orchestration import marts_lock
 from medidash.warehouse.schema import LANDING_TABLES, PROCEDURE_MONEY, ensure_schema
 from spark_jobs import event_lake, storage
-from spark_jobs.jobs import main_guard, parser, read_clean, read_reconciliation, run_folder
+from spark_jobs.jobs import (
+    main_guard,
+    parser,
+    read_clean,
+    read_reconciliation,
+    run_folder,
+    union,
+)
 from spark_jobs.session import build_session
 
 LANDING_COLUMNS = {  # column names in DDL order; commas inside numeric(p, s) are not separators
@@ -126,11 +133,9 @@ def hospital_affiliations(affiliations: DataFrame, clinicians: DataFrame, year: 
         )
         for i in range(1, 6)
     ]
-    union = current
-    for frame in inline:
-        union = union.unionByName(frame)
     return (
-        union.where(F.col("facility_ccn").isNotNull())
+        union([current, *inline])
+        .where(F.col("facility_ccn").isNotNull())
         .groupBy("npi", "facility_ccn")
         .agg(
             F.min("facility_type").alias("facility_type"),
@@ -199,10 +204,9 @@ def provider_rows(
         .withColumn("dataset", F.lit(dataset))
         for dataset, rows in sources.items()
     ]
-    union = counted[0]
-    for frame in counted[1:]:
-        union = union.unionByName(frame)
-    return union.select(F.lit(year).alias("data_year"), "dataset", *PROVIDER_ROW_KEYS, "row_count")
+    return union(counted).select(
+        F.lit(year).alias("data_year"), "dataset", *PROVIDER_ROW_KEYS, "row_count"
+    )
 
 
 def mips_scores(mips: DataFrame, year: int) -> DataFrame:

@@ -12,6 +12,7 @@ import subprocess
 import psycopg
 
 from medidash.orchestration.dbt_env import dbt_command
+from medidash.warehouse.schema import LANDING_TABLES
 
 LANDING_SQL = """
 insert into landing.procedure_events
@@ -83,16 +84,7 @@ insert into ops.pipeline_runs values
 
 def build(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        for table in (
-            "procedure_events",
-            "hcpcs_codes",
-            "provider_locations",
-            "prescription_events",
-            "clinician_rows",
-            "hospital_affiliations",
-            "mips_scores",
-            "provider_rows",
-        ):
+        for table in LANDING_TABLES:
             conn.execute(f"truncate landing.{table}")
         conn.execute("delete from ops.pipeline_runs where run_id = 'fixture'")
         conn.execute(LANDING_SQL)

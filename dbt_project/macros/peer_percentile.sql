@@ -3,13 +3,14 @@
     partition columns are all set); NULL for the others. Computed in numeric from rank() and
     the group's size, as percent_rank() defines it, so that no double rounding moves a half. -#}
 {% macro peer_percentile(value, partition_by) -%}
+    {%- set ranked -%}
+        {{ value }} > 0 {% for column in partition_by %} and {{ column }} is not null{% endfor %}
+    {%- endset -%}
     {%- set window -%}
-        partition by
-            {{ partition_by | join(', ') }},
-            ({{ value }} > 0 {% for column in partition_by %} and {{ column }} is not null{% endfor %})
+        partition by {{ partition_by | join(', ') }}, ({{ ranked }})
     {%- endset -%}
     case
-        when {{ value }} > 0 {% for column in partition_by %} and {{ column }} is not null{% endfor %}
+        when {{ ranked }}
             then round(
                 coalesce(
                     100.0 * (rank() over ({{ window }} order by {{ value }}) - 1)
