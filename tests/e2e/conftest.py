@@ -3,9 +3,8 @@
 
 test_airflow_ui checks the run as the UI shows it, test_docs_site the docs site that run
 published, test_stack the cluster, the marts and `medidash down`. The tests using the stack
-run one after the other (see pytest_collection_modifyitems), test_stack last, so the stack is
-up only while they run; they run before every other test of the session, so that CI's time
-budget (MEDIDASH_TEST_DEADLINE) never skips the operations tests users meet first.
+run one after the other, test_stack last, before every other test of the session (the order
+is tests/conftest.py's FIRST), so the stack is up only while they run.
 """
 
 from __future__ import annotations
@@ -18,33 +17,12 @@ import pytest
 
 from medidash.generator.release import generate
 from tests.e2e.local_stack import (
-    CHROMIUM_ARGS,
     RUN_TIMEOUT,
     SCALE,
     YEAR,
     AirflowUI,
     medidash,
 )
-
-STACK_MODULES = ("test_airflow_ui.py", "test_docs_site.py", "test_stack.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    """The stack's tests together, in STACK_MODULES order, before the others."""
-    stack = [i for i in items if i.path.name in STACK_MODULES]
-    if stack:
-        rest = [i for i in items if i.path.name not in STACK_MODULES]
-        stack.sort(key=lambda i: STACK_MODULES.index(i.path.name))
-        items[:] = stack + rest
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="session")

@@ -15,14 +15,6 @@ import psutil
 
 from medidash.orchestration.constants import DAG_ID
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 YEAR = 2023  # the stack's run: a tiny generated release of this year
 SCALE = 0.0005
 RUN_TIMEOUT = 1500

@@ -9,18 +9,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.local_stack import CHROMIUM_ARGS
 from tests.e2e.test_dashboard_pages import shot
 
 playwright = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+def browser(chromium):
+    return chromium  # the session's one (tests/conftest.py)
 
 
 @pytest.fixture

@@ -18,19 +18,14 @@ from urllib.parse import parse_qs, urlsplit
 import psycopg
 import pytest
 
-from tests.e2e.local_stack import CHROMIUM_ARGS
-
 playwright = pytest.importorskip("playwright.sync_api")
 
 DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+def browser(chromium):
+    return chromium  # the session's one (tests/conftest.py)
 
 
 def _new_page(browser, width=1280, height=1400):

@@ -109,21 +109,18 @@ def test_dashboard_url_and_controls_refuse_non_digit_years(dashboard_server, bad
         assert "Traceback" not in body
 
 
-def test_dashboard_csv_download_neutralises_formulas(dashboard_server, tmp_path):
-    sync = pytest.importorskip("playwright.sync_api")
-    with sync.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_page(accept_downloads=True)
+def test_dashboard_csv_download_neutralises_formulas(dashboard_server, chromium, tmp_path):
+    context = chromium.new_context(accept_downloads=True)
+    try:
+        page = context.new_page()
         page.goto(dashboard_server + "/?zip=98101")
         page.wait_for_selector("#schools-table")
         with page.expect_download() as download:
             page.click("#schools-table .export")
         path = tmp_path / "schools.csv"
         download.value.save_as(path)
-        browser.close()
+    finally:
+        context.close()
     text = path.read_bytes().decode("utf-8-sig")  # as written: read_text would turn \r into \n
     rows = list(csv.reader(io.StringIO(text, newline="")))
     # the whole list, as the API's CSV writes it (contract column names)
@@ -176,14 +173,10 @@ def test_api_rate_limit(dashboard_server):
     time.sleep(3)  # let the bucket refill for the tests after this one
 
 
-def test_script_payloads_render_as_text_in_the_browser(dashboard_server):
-    sync = pytest.importorskip("playwright.sync_api")
-    with sync.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_page()
+def test_script_payloads_render_as_text_in_the_browser(dashboard_server, chromium):
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
         dialogs = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         payload = "<img src=x onerror=alert(1)>"
@@ -207,5 +200,6 @@ def test_script_payloads_render_as_text_in_the_browser(dashboard_server):
         assert (
             page.evaluate("() => document.querySelectorAll('img[src=x], svg[onload]').length") == 0
         )
-        browser.close()
-        assert dialogs == []
+    finally:
+        context.close()
+    assert dialogs == []
