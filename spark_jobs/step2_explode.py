@@ -4,11 +4,11 @@
 
 Contract section 3. A Part B row becomes n events, n = Tot_Bene_Day_Srvcs when present and
 above 0, else ceil(Tot_Srvcs); a Part D row becomes Tot_Clms events. Spark computes, once per
-row, what its events are made of (n, a start day hashed from the row key, and each total split
-into integer shares: units in thousandths, days' supply, cents, so that the events add up
-exactly to the row); the explosion itself runs in the JVM, in `medidash.spark.EventFiles`
-(spark_jobs/java), which generates each partition's events and writes them straight into one
-Parquet file through parquet-mr's column writers, without building a Spark row per event.
+row, what its events are made of (n, a start day hashed from the row key, and each total in
+integers: units in thousandths, days' supply, cents); the explosion itself runs in the JVM, in
+`medidash.spark.EventFiles` (spark_jobs/java), which generates each partition's events, splits
+each total into integer shares that add up to it exactly, and writes them straight into one
+Parquet file through parquet-mr's page writers, without building a Spark row per event.
 The same release gives the same events, file for file and row for row (the data pages byte for
 byte; parquet-mr orders the footer's encoding list by hash), on any number of cores.
 
@@ -62,15 +62,6 @@ def _start_day(year: int, key: list[str]) -> Column:
     return F.pmod(F.xxhash64(*key), F.lit(_days_in_year(year))).alias("start")
 
 
-def _shares(total: str) -> list[Column]:
-    """Per row: the integer share of column `total` (>= 0) over n events, and how many of the
-    events (the first ones) get one more, so that the n shares add up to the total."""
-    return [
-        F.expr(f"{total} div n").alias(f"{total}_lo"),
-        (F.col(total) % F.col("n")).alias(f"{total}_extra"),
-    ]
-
-
 def total_cents(average: str) -> Column:
     """A Part B row's total of one payment average in cents: average × Tot_Srvcs (CMS's
     definition), computed exactly in decimal and rounded half up to the cent (contract
@@ -92,7 +83,7 @@ def procedure_event_count(rows: DataFrame) -> Column:
 @dataclass(frozen=True)
 class Events:
     """One event dataset: how a cleaned row becomes the values its events are made of (`rows`:
-    the row's strings, `n`, `start` and each total's shares), and the events' columns, each
+    the row's strings, `n`, `start` and each total), and the events' columns, each
     copied from the row, the date, or a share (`EventFiles.java` has the semantics)."""
 
     rows: Callable[[DataFrame, int], DataFrame]
@@ -132,11 +123,9 @@ def _procedure_rows(part_b: DataFrame, year: int) -> DataFrame:
         *(total_cents(average).alias(cents) for cents, average in PAYMENTS),
         _start_day(year, ["npi", "hcpcs_code", "place_of_service"]),
     ).where(F.col("n") > 0)
-    # units are thousandths split as integers: the unscaled values of decimal(18,3); money
-    # is split in cents like drug_cost (a NULL total gives NULL shares: NULL events)
-    return rows.select(
-        "*", *_shares("milli_units"), *(s for cents, _ in PAYMENTS for s in _shares(cents))
-    )
+    # units are thousandths split as integers (the unscaled values of decimal(18,3)), money
+    # in cents like drug_cost, by the writer (a NULL total gives NULL events)
+    return rows
 
 
 def _prescription_rows(part_d: DataFrame, year: int) -> DataFrame:
@@ -146,11 +135,11 @@ def _prescription_rows(part_d: DataFrame, year: int) -> DataFrame:
         "brand_name",
         "state",
         F.col("tot_clms").cast("bigint").alias("n"),
-        F.col("tot_day_suply").cast("bigint").alias("days"),
-        F.round(F.col("tot_drug_cst") * 100).cast("bigint").alias("cents"),
+        F.col("tot_day_suply").cast("bigint").alias("days_supply"),
+        F.round(F.col("tot_drug_cst") * 100).cast("bigint").alias("drug_cost_cents"),
         _start_day(year, ["npi", "brand_name", "generic_name"]),
     ).where(F.col("n") > 0)
-    return rows.select("*", *_shares("days"), *_shares("cents"))
+    return rows
 
 
 PROCEDURES = Events(
@@ -161,13 +150,10 @@ PROCEDURES = Events(
         ("hcpcs_code", "string", ("copy", "hcpcs_code")),
         ("place_of_service", "string", ("copy", "place_of_service")),
         ("service_date", "date", ("date", "start", "n")),
-        ("units", UNITS, ("share", "milli_units_lo", "milli_units_extra")),
+        ("units", UNITS, ("share", "milli_units", "n")),
         ("state", "string", ("copy", "state")),
         ("zip5", "string", ("copy", "zip5")),
-        *(
-            (cents, "bigint", ("nullable_share", f"{cents}_lo", f"{cents}_extra"))
-            for cents, _ in PAYMENTS
-        ),
+        *((cents, "bigint", ("nullable_share", cents, "n")) for cents, _ in PAYMENTS),
     ),
 )
 PRESCRIPTIONS = Events(
@@ -179,8 +165,8 @@ PRESCRIPTIONS = Events(
         ("brand_name", "string", ("copy", "brand_name")),
         ("fill_date", "date", ("date", "start", "n")),
         # bigint: Tot_Day_Suply (up to 10^10) over one claim does not fit 32 bits
-        ("days_supply", "bigint", ("share", "days_lo", "days_extra")),
-        ("drug_cost", "bigint", ("share", "cents_lo", "cents_extra")),
+        ("days_supply", "bigint", ("share", "days_supply", "n")),
+        ("drug_cost", "bigint", ("share", "drug_cost_cents", "n")),
         ("state", "string", ("copy", "state")),
     ),
 )

@@ -79,11 +79,10 @@ def _without_payments(step2_explode):
     import dataclasses
 
     money = {cents for cents, _ in step2_explode.PAYMENTS}
-    shares = {f"{cents}_{part}" for cents in money for part in ("lo", "extra")}
     procedures = step2_explode.PROCEDURES
 
     def rows(part_b, year):
-        return procedures.rows(part_b, year).drop(*money, *shares)
+        return procedures.rows(part_b, year).drop(*money)
 
     fields = tuple(field for field in procedures.fields if field[0] not in money)
     return dataclasses.replace(procedures, rows=rows, fields=fields)

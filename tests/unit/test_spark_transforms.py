@@ -152,7 +152,7 @@ def test_a_row_without_a_total_is_refused_by_name(spark, tmp_path):
         "npi string, generic_name string, brand_name string, state string, tot_clms bigint, "
         "tot_day_suply bigint, tot_drug_cst decimal(18,2)",
     )
-    with pytest.raises(Exception, match="a cleaned row has no days_lo"):
+    with pytest.raises(Exception, match="a cleaned row has no days_supply:"):
         explode.explode_prescriptions(rows, 2023, tmp_path / "events")
     assert not list((tmp_path / "events").glob("*"))  # the failed task left no file
 
