@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import timedelta
 
 # the nine marts of contract section 4, in schema `marts` (in name order, the order the publish
 # locks them in: medidash.dashboard.queries sorts them the same way)
@@ -29,10 +30,15 @@ MARTS = (
 # the warehouse's schemas: what step 3 loads, what dbt builds the marts in before the publish
 # swaps them into `marts`, and the run records (contract section 5)
 LANDING_SCHEMA = "landing"
-STAGING_SCHEMA = "staging"
+INCOMING_SCHEMA = "incoming"
 MARTS_SCHEMA = "marts"
 MARTS_BUILD_SCHEMA = "marts_build"
 OPS_SCHEMA = "ops"
+# a `running` row of ops.pipeline_runs older than this is a dead run's: it holds no marts lock
+# and the next run of its year marks it failed
+STALE_RUN = timedelta(hours=12)
+# the schemas every warehouse has (marts_build is dbt's, made and dropped by each build)
+SCHEMAS = (LANDING_SCHEMA, INCOMING_SCHEMA, MARTS_SCHEMA, OPS_SCHEMA)
 
 
 def safe_run_id(airflow_run_id: str) -> str:

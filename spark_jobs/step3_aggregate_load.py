@@ -8,12 +8,12 @@ every process; `--database-url` exists for manual runs)
 
 The events are the source of truth: procedure and prescription totals are aggregated from the
 lake, not from the CMS rows. Every landing table is loaded with COPY into an unlogged
-`staging.<table>__<run>` table, from the executors in parallel (each partition streams its
+`incoming.<table>__<run>` table, from the executors in parallel (each partition streams its
 rows as CSV through its own connection); then one transaction replaces the data year in
 `landing`, and records the run's reconciliation and quarantine rows in `ops`. Readers see the
-previous year or the new one, never a part. Staging tables are dropped after, and those of dead
+previous year or the new one, never a part. Incoming tables are dropped after, and those of dead
 runs (whose advisory lock is free) at the next start; a live run's are never touched. Before
-its landing publish a run takes the marts lock (medidash/orchestration/marts_lock.py), waiting
+its landing publish a run takes the marts lock (medidash/warehouse/marts_lock.py), waiting
 while a run of another year builds the marts.
 """
 
@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from medidash.orchestration import marts_lock
+from medidash.warehouse import marts_lock
 from medidash.warehouse.schema import LANDING_TABLES, PROCEDURE_MONEY, ensure_schema
 from spark_jobs import event_lake, storage
 from spark_jobs.jobs import (
@@ -265,7 +265,7 @@ def _copy_partitions(url: str, table: str, columns: list[str]):
 
         rows = 0
         with psycopg.connect(url) as conn, conn.cursor() as cur:
-            statement = f"copy staging.{table} ({', '.join(columns)}) from stdin (format csv)"
+            statement = f"copy incoming.{table} ({', '.join(columns)}) from stdin (format csv)"
             with cur.copy(statement) as copy:
                 for batch in batches:
                     if batch.num_rows:
@@ -278,27 +278,29 @@ def _copy_partitions(url: str, table: str, columns: list[str]):
     return load
 
 
-def stage(frame: DataFrame, url: str, staging_table: str, columns: list[str]) -> int:
+def stage(frame: DataFrame, url: str, incoming_table: str, columns: list[str]) -> int:
     loaded = frame.select(*columns).mapInArrow(
-        _copy_partitions(url, staging_table, columns), "rows long"
+        _copy_partitions(url, incoming_table, columns), "rows long"
     )
     return int(loaded.agg(F.sum("rows")).first()[0] or 0)
 
 
-STAGING_LEASES = "medidash staging"  # advisory lock namespace: one lock per loading run
+INCOMING_LEASES = "medidash incoming"  # advisory lock namespace: one lock per loading run
 
 
 def _lease_key(suffix: str) -> tuple[str, str]:
-    return STAGING_LEASES, suffix
+    return INCOMING_LEASES, suffix
 
 
-def drop_dead_staging(conn, own: str) -> None:
-    """Drop the run's own staging tables (a previous attempt's) and those of dead runs.
+def drop_dead_incoming(conn, own: str) -> None:
+    """Drop the run's own incoming tables (a previous attempt's) and those of dead runs.
 
     A loading run holds an advisory lock named by its suffix on its connection for as long as
     it loads; a run whose lock can be taken is gone (killed, or its database connection lost),
     and only then are its tables dropped. A live run of another year is never touched."""
-    tables = conn.execute("select tablename from pg_tables where schemaname = 'staging'").fetchall()
+    tables = conn.execute(
+        "select tablename from pg_tables where schemaname = 'incoming'"
+    ).fetchall()
     by_run: dict[str, list[str]] = {}
     for (name,) in tables:
         by_run.setdefault(name.rsplit("__", 1)[-1], []).append(name)
@@ -310,7 +312,7 @@ def drop_dead_staging(conn, own: str) -> None:
             if not free:
                 continue
         for name in names:
-            conn.execute(f'drop table if exists staging."{name}"')
+            conn.execute(f'drop table if exists incoming."{name}"')
         if suffix != own:
             conn.execute(
                 "select pg_advisory_unlock(hashtext(%s), hashtext(%s))", _lease_key(suffix)
@@ -326,17 +328,17 @@ def load(spark: SparkSession, lake: str, year: int, run_id: str, url: str) -> di
     # held open for the whole load: its advisory lock tells other runs this one is alive
     with psycopg.connect(url, autocommit=True) as lease:
         lease.execute("select pg_advisory_lock(hashtext(%s), hashtext(%s))", _lease_key(suffix))
-        drop_dead_staging(lease, suffix)
+        drop_dead_incoming(lease, suffix)
         for table in LANDING_TABLES:
             lease.execute(
-                f"create unlogged table staging.{table}__{suffix} "
+                f"create unlogged table incoming.{table}__{suffix} "
                 f"(like landing.{table} including defaults)"
             )
             lease.execute(
-                f"alter table staging.{table}__{suffix} alter column loaded_at "
+                f"alter table incoming.{table}__{suffix} alter column loaded_at "
                 f"set default '{loaded_at.isoformat()}'"
             )
-        lease.execute(f"create unlogged table staging.quarantine__{suffix} (like ops.quarantine)")
+        lease.execute(f"create unlogged table incoming.quarantine__{suffix} (like ops.quarantine)")
         try:
             counts = {}
             for table, frame in landing_frames(spark, lake, year).items():
@@ -351,7 +353,7 @@ def load(spark: SparkSession, lake: str, year: int, run_id: str, url: str) -> di
             return counts
         finally:
             try:
-                drop_dead_staging(lease, suffix)
+                drop_dead_incoming(lease, suffix)
             except psycopg.Error:
                 pass  # the database is gone; the next run drops the leftovers
 
@@ -366,7 +368,7 @@ def publish(url: str, year: int, run_id: str, suffix: str, report: dict) -> None
             conn.execute(f"delete from landing.{table} where data_year = %s", (year,))
             conn.execute(
                 f"insert into landing.{table} ({columns}) "
-                f"select {columns} from staging.{table}__{suffix}"
+                f"select {columns} from incoming.{table}__{suffix}"
             )
         conn.execute("delete from ops.reconciliation where run_id = %s", (run_id,))
         for dataset, entry in sorted(report.items()):
@@ -391,7 +393,7 @@ def publish(url: str, year: int, run_id: str, suffix: str, report: dict) -> None
         conn.execute("delete from ops.quarantine where run_id = %s", (run_id,))
         conn.execute(
             f"insert into ops.quarantine ({columns}) select {columns} "
-            f"from staging.quarantine__{suffix}"
+            f"from incoming.quarantine__{suffix}"
         )
 
 

@@ -10,18 +10,20 @@ import hashlib
 import logging
 import os
 import zipfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from medidash import settings
-from medidash.contract import safe_run_id  # the run-id rule's home is the leaf module
+from medidash.contract import (
+    STALE_RUN,
+    safe_run_id,  # the run-id rule's home is the leaf module
+)
 from medidash.errors import scrub_secrets
 from medidash.orchestration import constants as c
 from medidash.orchestration.outcome import RunRefused, failure_kind, one_line
 
 log = logging.getLogger(__name__)
-STALE_RUN = timedelta(hours=12)
 
 
 def warehouse_url() -> str:
@@ -233,7 +235,7 @@ def finish_run(run_id: str, status: str, error: str | None = None) -> None:
 def end_run(release: dict) -> None:
     """The run's last task, however the run ended: its work folder is removed and the marts
     lock given up."""
-    from medidash.orchestration import marts_lock
+    from medidash.warehouse import marts_lock
     from spark_jobs.jobs import remove_work
 
     remove_work(release["lake"], release["run_id"])

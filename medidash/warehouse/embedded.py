@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from medidash import settings
+from medidash.contract import SCHEMAS
 from medidash.ports import free_port
 
 DATABASE = "medidash"
@@ -29,7 +30,6 @@ OWNER_ROLE = "medidash_owner"
 DASHBOARD_ROLE = "medidash_dashboard"
 SUPERUSER = "postgres"
 SERVICE_USER = "medidash-pg"
-SCHEMAS = ("landing", "staging", "marts", "ops")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ The `marts` schema is dbt's. Every statement is idempotent, so any stage may cal
 
 from __future__ import annotations
 
+from medidash.contract import SCHEMAS
+
 # Part B's money in dollars (contract v2 section 4); NULL where every summed event has none
 PROCEDURE_MONEY = ("submitted_charge", "allowed_amount", "paid_amount", "standardized_amount")
 MONEY = "numeric(22, 2)"
@@ -81,7 +83,7 @@ create table if not exists ops.quarantine (
     raw_record text
 );
 create index if not exists quarantine_run_idx on ops.quarantine (run_id, dataset);
--- the run building the marts (medidash/orchestration/marts_lock.py); at most one row
+-- the run building the marts (medidash/warehouse/marts_lock.py); at most one row
 create table if not exists ops.marts_lock (
     run_id text primary key,
     data_year integer not null,
@@ -91,11 +93,11 @@ create table if not exists ops.marts_lock (
 
 
 def ensure_schema(url: str) -> None:
-    """Create the landing, staging and ops schemas and tables if they are missing."""
+    """Create the landing, incoming and ops schemas and tables if they are missing."""
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        for schema in ("landing", "staging", "ops", "marts"):
+        for schema in SCHEMAS:
             conn.execute(f"create schema if not exists {schema}")
         for table, columns in LANDING_TABLES.items():
             conn.execute(f"create table if not exists landing.{table} ({columns})")

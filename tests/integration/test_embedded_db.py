@@ -25,7 +25,7 @@ def test_start_reuse_stop_and_roles(tmp_path, monkeypatch, binaries):
 
         with psycopg.connect(wh.url, autocommit=True) as conn:
             schemas = {r[0] for r in conn.execute("select nspname from pg_namespace")}
-            assert {"landing", "marts", "ops", "staging"} <= schemas
+            assert {"landing", "marts", "ops", "incoming"} <= schemas
             conn.execute("create table marts.t (x int)")
             conn.execute("insert into marts.t values (1)")
             conn.execute("create table landing.secret (x int)")

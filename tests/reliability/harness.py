@@ -163,12 +163,12 @@ def _landing_digest(conn, table: str) -> tuple[int, str]:
     return len(rows), hashlib.sha256("\n".join(r[0] for r in rows).encode()).hexdigest()
 
 
-def staging_tables(url: str) -> list[str]:
+def incoming_tables(url: str) -> list[str]:
     with psycopg.connect(url) as conn:
         return [
             r[0]
             for r in conn.execute(
-                "select table_name from information_schema.tables where table_schema = 'staging'"
+                "select table_name from information_schema.tables where table_schema = 'incoming'"
             )
         ]
 

@@ -120,7 +120,7 @@ def test_a_task_failing_its_first_attempt_is_retried_and_the_result_is_exact(env
     assert successful_runs(url) == runs_before + 1
     assert h.landing_snapshot(url) == env["clean"]["landing"]
     assert h.marts_snapshot(url) == env["clean"]["marts"]
-    assert h.staging_tables(url) == []
+    assert h.incoming_tables(url) == []
 
 
 def test_two_runs_of_the_same_year_at_once_one_is_refused(env):

@@ -2,8 +2,8 @@
 `medidash run` (two processes, their own Airflow homes, one warehouse and one lake), twice,
 with SQL readers reading the marts throughout: both runs succeed, no reader sees an error or a
 mix of two releases, and each year's marts equal what that year gives alone. No run touches
-the other's staging tables, `_tmp_` folders or dbt build: the second to reach its landing
-publish waits for the marts lock (medidash/orchestration/marts_lock.py).
+the other's incoming tables, `_tmp_` folders or dbt build: the second to reach its landing
+publish waits for the marts lock (medidash/warehouse/marts_lock.py).
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ import time
 import psycopg
 import pytest
 
-from medidash.orchestration import marts_lock
-from medidash.warehouse import EmbeddedServer
+from medidash.warehouse import EmbeddedServer, marts_lock
 from medidash.warehouse.schema import ensure_schema
 from spark_jobs.jobs import clean_leftovers
-from spark_jobs.step3_aggregate_load import drop_dead_staging
+from spark_jobs.step3_aggregate_load import drop_dead_incoming
 from tests.e2e.test_medidash_run import medidash_run
 from tests.reliability import harness as h
 from tests.reliability.test_airflow_runs import start_run
@@ -111,7 +110,7 @@ def test_two_years_at_once_both_succeed_unmixed(env):
         for events, summary_events, claims, summary_claims, specialties in seen[year]:
             assert events > 0 and claims > 0 and specialties > 0, f"{year}: an empty mart"
             assert (events, claims) == (summary_events, summary_claims), f"{year}: a mix"
-    assert h.staging_tables(wh.url) == []
+    assert h.incoming_tables(wh.url) == []
     with psycopg.connect(wh.url) as conn:
         assert (
             conn.execute(
@@ -126,18 +125,18 @@ def test_two_years_at_once_both_succeed_unmixed(env):
 # What a run may remove of another's: only what a dead run left.
 
 
-def test_a_runs_start_drops_dead_runs_staging_tables_never_a_live_runs(warehouse):
+def test_a_runs_start_drops_dead_runs_incoming_tables_never_a_live_runs(warehouse):
     ensure_schema(warehouse.url)
     with (
         psycopg.connect(warehouse.url, autocommit=True) as live,
         psycopg.connect(warehouse.url, autocommit=True) as starting,
     ):
-        live.execute("select pg_advisory_lock(hashtext('medidash staging'), hashtext('live_run'))")
+        live.execute("select pg_advisory_lock(hashtext('medidash incoming'), hashtext('live_run'))")
         for suffix in ("live_run", "dead_run", "starting_run"):
-            live.execute(f"create unlogged table staging.mips_scores__{suffix} (x int)")
-        drop_dead_staging(starting, "starting_run")
-        left = h.staging_tables(warehouse.url)
-        live.execute("drop table staging.mips_scores__live_run")
+            live.execute(f"create unlogged table incoming.mips_scores__{suffix} (x int)")
+        drop_dead_incoming(starting, "starting_run")
+        left = h.incoming_tables(warehouse.url)
+        live.execute("drop table incoming.mips_scores__live_run")
     assert left == ["mips_scores__live_run"]
 
 

@@ -1,6 +1,6 @@
 """Faults during a refresh: a SIGKILLed Spark driver (explode, load) and a database stopped
 mid-load. After a re-run the marts equal those of a clean run, the lake holds each event once and
-no staging table is left behind.
+no incoming table is left behind.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def test_kill_driver_during_explode(env):
     h.run_step(3, run_id="kill-explode", **common)
     h.dbt_build(wh.url)
     assert h.marts_snapshot(wh.url) == clean["marts"]
-    assert h.staging_tables(wh.url) == []
+    assert h.incoming_tables(wh.url) == []
 
 
 def test_kill_driver_during_load(env):
@@ -99,7 +99,7 @@ def test_kill_driver_during_load(env):
     assert h.landing_snapshot(wh.url) == clean["landing"], "a killed load changed landing"
 
     h.run_step(3, run_id="kill-load", **common)
-    assert h.staging_tables(wh.url) == [], "the re-run must clean the dead run's staging tables"
+    assert h.incoming_tables(wh.url) == [], "the re-run must clean the dead run's incoming tables"
     assert h.landing_snapshot(wh.url) == clean["landing"]
     h.dbt_build(wh.url)
     assert h.marts_snapshot(wh.url) == clean["marts"]
@@ -122,6 +122,6 @@ def test_database_stopped_during_load(env):
         server.start()
     assert h.landing_snapshot(wh.url) == clean["landing"]
     h.run_step(3, run_id="pg-down", **common)
-    assert h.staging_tables(wh.url) == []
+    assert h.incoming_tables(wh.url) == []
     h.dbt_build(wh.url)
     assert h.marts_snapshot(wh.url) == clean["marts"]

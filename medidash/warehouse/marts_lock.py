@@ -20,14 +20,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from medidash.contract import STALE_RUN
+
 POLL_SECONDS = 2.0
 REPORT_EVERY_SECONDS = 60.0
 
 
 def _holder(conn, run_id: str) -> tuple[str, int] | None:
     """The live run other than `run_id` holding the lock, as (run id, data year), or None."""
-    from medidash.orchestration.tasks import STALE_RUN
-
     return conn.execute(
         "select l.run_id, l.data_year from ops.marts_lock l "
         "join ops.pipeline_runs r on r.run_id = l.run_id "
