@@ -20,7 +20,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from medidash.dashboard import exports
 from medidash.dashboard import validation as v
-from medidash.dashboard.queries import ListQuery
+from medidash.dashboard.queries import DRUG, PROCEDURE, ListQuery, Product
 
 api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 # the default page size of lists a client wants whole (a map's states, a year series)
@@ -241,77 +241,45 @@ def provider_series(npi):
     return _list(_marts().provider_series(npi), f"provider-{npi}", WHOLE, must_exist=True)
 
 
-def _code(code: str) -> tuple[str, int, dict]:
-    code = v.hcpcs(code)
-    year = _year()
-    row = _marts().procedure(code, year)
-    if row is None:
-        raise NotFound(f"no HCPCS code {code} in {year}")
-    return code, year, row
+def _product_routes(kind: Product, rule: str, param: str, valid, what: str) -> None:
+    """The four routes of one product kind under `rule` (its path, naming the product by
+    `param`): the national figure, every state's (a map), its providers, its year series."""
+
+    def subject(key: str) -> tuple[str, int, dict]:
+        key = valid(key)
+        year = _year()
+        row = _marts().product(kind, key, year)
+        if row is None:
+            raise NotFound(f"no {what} {key} in {year}")
+        return key, year, row
+
+    def national(**path):
+        *_, row = subject(path[param])
+        return jsonify(_json_row(row))
+
+    def states(**path):
+        key, year, _ = subject(path[param])
+        return _list(_marts().product_states(kind, key, year), f"states-{key}-{year}", WHOLE)
+
+    def providers(**path):
+        key, year, _ = subject(path[param])
+        state = v.state(request.args.get("state"))
+        query = _marts().product_providers(kind, key, year, state)
+        return _list(query, f"providers-{key}-{year}")
+
+    def series(**path):
+        key = valid(path[param])
+        level, geo_id = _geo_arg()
+        query = _marts().product_series(kind, key, level, geo_id)
+        return _list(query, f"series-{key}-{level}-{geo_id}", WHOLE, must_exist=True)
+
+    for suffix, view in (("", national), ("/states", states), ("/providers", providers),
+                         ("/series", series)):  # fmt: skip
+        api.add_url_rule(rule + suffix, f"{kind.name}{suffix.replace('/', '_')}", view)
 
 
-@api.get("/procedures/<code>")
-def procedure(code):
-    *_, row = _code(code)
-    return jsonify(_json_row(row))
-
-
-@api.get("/procedures/<code>/states")
-def procedure_states(code):
-    code, year, _ = _code(code)
-    return _list(_marts().procedure_states(code, year), f"states-{code}-{year}", WHOLE)
-
-
-@api.get("/procedures/<code>/providers")
-def procedure_providers(code):
-    code, year, _ = _code(code)
-    state = v.state(request.args.get("state"))
-    query = _marts().procedure_providers(code, year, state)
-    return _list(query, f"providers-{code}-{year}")
-
-
-@api.get("/procedures/<code>/series")
-def procedure_series(code):
-    code = v.hcpcs(code)
-    level, geo_id = _geo_arg()
-    query = _marts().procedure_series(code, level, geo_id)
-    return _list(query, f"series-{code}-{level}-{geo_id}", WHOLE, must_exist=True)
-
-
-def _drug(name: str) -> tuple[str, int, dict]:
-    name = v.drug(name)
-    year = _year()
-    row = _marts().drug(name, year)
-    if row is None:
-        raise NotFound(f"no generic drug {name} in {year}")
-    return name, year, row
-
-
-@api.get("/drugs/<path:generic_name>")
-def drug(generic_name):
-    *_, row = _drug(generic_name)
-    return jsonify(_json_row(row))
-
-
-@api.get("/drugs/<path:generic_name>/states")
-def drug_states(generic_name):
-    name, year, _ = _drug(generic_name)
-    return _list(_marts().drug_states(name, year), f"states-{name}-{year}", WHOLE)
-
-
-@api.get("/drugs/<path:generic_name>/providers")
-def drug_providers(generic_name):
-    name, year, _ = _drug(generic_name)
-    state = v.state(request.args.get("state"))
-    return _list(_marts().drug_providers(name, year, state), f"providers-{name}-{year}")
-
-
-@api.get("/drugs/<path:generic_name>/series")
-def drug_series(generic_name):
-    name = v.drug(generic_name)
-    level, geo_id = _geo_arg()
-    query = _marts().drug_series(name, level, geo_id)
-    return _list(query, f"series-{name}-{level}-{geo_id}", WHOLE, must_exist=True)
+_product_routes(PROCEDURE, "/procedures/<code>", "code", v.hcpcs, "HCPCS code")
+_product_routes(DRUG, "/drugs/<path:generic_name>", "generic_name", v.drug, "generic drug")
 
 
 @api.get("/openapi.json")

@@ -12,7 +12,7 @@ from medidash.dashboard import formatting as f
 from medidash.dashboard import layout
 from medidash.dashboard import validation as v
 from medidash.dashboard.pages import geo, product, provider
-from medidash.dashboard.queries import Marts
+from medidash.dashboard.queries import PRODUCTS, Marts
 from medidash.dashboard.urlstate import PAGES, View, parse
 
 SUGGESTIONS = 20
@@ -166,14 +166,14 @@ def register(app: Dash, marts: Marts) -> None:
             return go.Figure()
         rate = rate if rate in layout.RATES else "total"
         label, kind = options[measure]
-        if view.kind == "hcpcs":
-            rows = marts.first(marts.procedure_places(view.key, year, "state"), None)
+        if view.kind in PRODUCTS:
+            places = marts.product_places(PRODUCTS[view.kind], view.key, year, "state")
+            rows = marts.first(places, None)
             states = [r["geo_id"] for r in rows]
-            title = f"{view.key} {label.lower()}"
-        elif view.kind == "drug":
-            rows = marts.first(marts.drug_places(view.key, year, "state"), None)
-            states = [r["geo_id"] for r in rows]
-            title = f"{label} of {view.key.title()}"
+            if view.kind == "hcpcs":
+                title = f"{view.key} {label.lower()}"
+            else:
+                title = f"{label} of {view.key.title()}"
         else:
             rows = marts.states(year)
             states = [r["state"] for r in rows]

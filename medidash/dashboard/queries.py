@@ -55,6 +55,56 @@ GEO_TRENDS = (
 PROVIDER_TRENDS = ("procedure_events", "paid_amount", "prescription_claims", "drug_cost")
 PROCEDURE_TRENDS = ("event_count", "service_units", "paid_amount", "allowed_amount")
 PRESCRIPTION_TRENDS = ("claim_count", "day_supply", "drug_cost")
+
+
+@dataclass(frozen=True)
+class Product:
+    """What a HCPCS code's page and a generic drug's page read, told apart by their marts: the
+    geography counts, the per-provider mart, the key and the measures."""
+
+    name: str  # "procedure" or "drug": the lists' names
+    counts: str  # the geography mart
+    per_provider: str  # the provider × product mart
+    key: str  # the product's column in both
+    head: str  # the columns naming it in its national row
+    series_head: str  # those a year series adds before the measures
+    measures: str
+    trends: tuple[str, ...]
+    volume: str  # what its lists are ordered by, most first
+    provider_columns: str
+    place_columns: str
+
+
+PROCEDURE = Product(
+    name="procedure",
+    counts="procedure_counts",
+    per_provider="provider_procedures",
+    key="hcpcs_code",
+    head="hcpcs_code, hcpcs_description, is_drug",
+    series_head="hcpcs_description, ",
+    measures=PROCEDURE_MEASURES,
+    trends=PROCEDURE_TRENDS,
+    volume="event_count",
+    provider_columns="pp.event_count, pp.service_units, pp.paid_amount, pp.pct_of_provider, "
+    "pp.events_pctile_code",
+    place_columns="pc.event_count, pc.service_units, pc.allowed_amount, pc.paid_amount, "
+    "pc.pct_of_geo",
+)
+DRUG = Product(
+    name="drug",
+    counts="prescription_counts",
+    per_provider="provider_prescriptions",
+    key="generic_name",
+    head="generic_name",
+    series_head="",
+    measures=PRESCRIPTION_MEASURES,
+    trends=PRESCRIPTION_TRENDS,
+    volume="claim_count",
+    provider_columns="pp.claim_count, pp.day_supply, pp.drug_cost, pp.pct_of_provider",
+    place_columns="pc.claim_count, pc.day_supply, pc.drug_cost, pc.pct_of_geo",
+)
+# the product of a page's URL (`?hcpcs=`, `?drug=`)
+PRODUCTS = {"hcpcs": PROCEDURE, "drug": DRUG}
 PROVIDER_SEARCH_COLUMNS = (
     "npi, display_name, entity_type, provider_type, primary_specialty, state, zip5, "
     "procedure_events, paid_amount, prescription_claims, drug_cost, paid_pctile_nation"
@@ -587,106 +637,59 @@ class Marts:
 
     # one HCPCS code, one generic drug
 
-    def procedure(self, code: str, year: int) -> dict | None:
-        """A HCPCS code's national figure in the year (its `nation` row)."""
+    def product(self, kind: Product, key: str, year: int) -> dict | None:
+        """A HCPCS code's or a generic drug's national figure in the year (its `nation`
+        row)."""
         return self._one(
-            f"select data_year, hcpcs_code, hcpcs_description, is_drug, {PROCEDURE_MEASURES} "
-            "from marts.procedure_counts where data_year = %s and geo_level = 'nation' "
-            "and geo_id = 'US' and hcpcs_code = %s",
-            (year, code),
+            f"select data_year, {kind.head}, {kind.measures} from marts.{kind.counts} "
+            f"where data_year = %s and geo_level = 'nation' and geo_id = 'US' and {kind.key} = %s",
+            (year, key),
         )
 
-    def procedure_states(self, code: str, year: int) -> ListQuery:
-        """A HCPCS code in every state that bills it (a map), by state."""
+    def product_states(self, kind: Product, key: str, year: int) -> ListQuery:
+        """A HCPCS code or a generic drug in every state that bills or prescribes it (a map),
+        by state."""
         return ListQuery(
-            "procedure_states",
-            f"geo_id as state, {PROCEDURE_MEASURES}",
-            "from marts.procedure_counts where data_year = %(year)s and geo_level = 'state' "
-            "and hcpcs_code = %(code)s",
-            {"year": year, "code": code},
+            f"{kind.name}_states",
+            f"geo_id as state, {kind.measures}",
+            f"from marts.{kind.counts} where data_year = %(year)s and geo_level = 'state' "
+            f"and {kind.key} = %(key)s",
+            {"year": year, "key": key},
             (Key("geo_id"),),
         )
 
-    def procedure_providers(self, code: str, year: int, state: str | None = None) -> ListQuery:
-        """The providers billing a HCPCS code, most events first (in a state when given)."""
-        where = "pp.data_year = %(year)s and pp.hcpcs_code = %(code)s"
+    def product_providers(
+        self, kind: Product, key: str, year: int, state: str | None = None
+    ) -> ListQuery:
+        """The providers billing a HCPCS code or prescribing a generic drug, most events or
+        claims first (in a state when given)."""
+        where = f"pp.data_year = %(year)s and pp.{kind.key} = %(key)s"
         if state is not None:
             where += " and p.state = %(state)s"
         return ListQuery(
-            "procedure_providers",
-            "pp.npi, p.display_name, p.provider_type, p.state, pp.event_count, "
-            "pp.service_units, pp.paid_amount, pp.pct_of_provider, pp.events_pctile_code",
-            "from marts.provider_procedures pp join marts.providers p "
+            f"{kind.name}_providers",
+            "pp.npi, p.display_name, p.provider_type, p.state, " + kind.provider_columns,
+            f"from marts.{kind.per_provider} pp join marts.providers p "
             "on p.data_year = pp.data_year and p.npi = pp.npi where " + where,
-            {"year": year, "code": code, "state": state},
-            (Key("pp.event_count", "int", descending=True), Key("pp.npi")),
-            # every NPI of provider_procedures has its marts.providers row (contract section 4)
-            count_source=None if state else "from marts.provider_procedures pp where " + where,
+            {"year": year, "key": key, "state": state},
+            (Key(f"pp.{kind.volume}", "int", descending=True), Key("pp.npi")),
+            # every NPI of the per-provider mart has its marts.providers row (contract section 4)
+            count_source=None if state else f"from marts.{kind.per_provider} pp where " + where,
         )
 
-    def procedure_series(self, code: str, level: str, geo_id: str) -> ListQuery:
-        """A HCPCS code in one geography in every loaded year (oldest first)."""
+    def product_series(self, kind: Product, key: str, level: str, geo_id: str) -> ListQuery:
+        """A HCPCS code or a generic drug in one geography in every loaded year (oldest
+        first)."""
         return ListQuery(
-            "procedure_series",
-            f"data_year, hcpcs_description, {PROCEDURE_MEASURES}, "
-            + ", ".join(f"{m}_change, {m}_change_pct" for m in PROCEDURE_TRENDS)
+            f"{kind.name}_series",
+            f"data_year, {kind.series_head}{kind.measures}, "
+            + ", ".join(f"{m}_change, {m}_change_pct" for m in kind.trends)
             + ", previous_year",
-            f"from (select *, {_trends(PROCEDURE_TRENDS)} from marts.procedure_counts "
+            f"from (select *, {_trends(kind.trends)} from marts.{kind.counts} "
             "where data_year = any(%(years)s) and geo_level = %(level)s "
-            "and geo_id = %(geo_id)s and hcpcs_code = %(code)s "
+            f"and geo_id = %(geo_id)s and {kind.key} = %(key)s "
             "window w as (order by data_year)) series where true",
-            {"level": level, "geo_id": geo_id, "code": code, "years": self.years()},
-            (Key("data_year", "int"),),
-        )
-
-    def drug(self, name: str, year: int) -> dict | None:
-        """A generic drug's national figure in the year (its `nation` row)."""
-        return self._one(
-            f"select data_year, generic_name, {PRESCRIPTION_MEASURES} "
-            "from marts.prescription_counts where data_year = %s and geo_level = 'nation' "
-            "and geo_id = 'US' and generic_name = %s",
-            (year, name),
-        )
-
-    def drug_states(self, name: str, year: int) -> ListQuery:
-        """A generic drug in every state that prescribes it (a map), by state."""
-        return ListQuery(
-            "drug_states",
-            f"geo_id as state, {PRESCRIPTION_MEASURES}",
-            "from marts.prescription_counts where data_year = %(year)s "
-            "and geo_level = 'state' and generic_name = %(name)s",
-            {"year": year, "name": name},
-            (Key("geo_id"),),
-        )
-
-    def drug_providers(self, name: str, year: int, state: str | None = None) -> ListQuery:
-        """The prescribers of a generic drug, most claims first (in a state when given)."""
-        where = "pp.data_year = %(year)s and pp.generic_name = %(name)s"
-        if state is not None:
-            where += " and p.state = %(state)s"
-        return ListQuery(
-            "drug_providers",
-            "pp.npi, p.display_name, p.provider_type, p.state, pp.claim_count, pp.day_supply, "
-            "pp.drug_cost, pp.pct_of_provider",
-            "from marts.provider_prescriptions pp join marts.providers p "
-            "on p.data_year = pp.data_year and p.npi = pp.npi where " + where,
-            {"year": year, "name": name, "state": state},
-            (Key("pp.claim_count", "int", descending=True), Key("pp.npi")),
-            count_source=None if state else "from marts.provider_prescriptions pp where " + where,
-        )
-
-    def drug_series(self, name: str, level: str, geo_id: str) -> ListQuery:
-        """A generic drug in one geography in every loaded year (oldest first)."""
-        return ListQuery(
-            "drug_series",
-            f"data_year, {PRESCRIPTION_MEASURES}, "
-            + ", ".join(f"{m}_change, {m}_change_pct" for m in PRESCRIPTION_TRENDS)
-            + ", previous_year",
-            f"from (select *, {_trends(PRESCRIPTION_TRENDS)} from marts.prescription_counts "
-            "where data_year = any(%(years)s) and geo_level = %(level)s "
-            "and geo_id = %(geo_id)s and generic_name = %(name)s "
-            "window w as (order by data_year)) series where true",
-            {"level": level, "geo_id": geo_id, "name": name, "years": self.years()},
+            {"level": level, "geo_id": geo_id, "key": key, "years": self.years()},
             (Key("data_year", "int"),),
         )
 
@@ -747,33 +750,19 @@ class Marts:
             params,
         )
 
-    def procedure_places(self, code: str, year: int, level: str) -> ListQuery:
-        """A HCPCS code in every state, ZIP or practice that bills it, most events first, with
-        the geography's name and clinician and provider counts (for per-clinician rates)."""
+    def product_places(self, kind: Product, key: str, year: int, level: str) -> ListQuery:
+        """A HCPCS code or a generic drug in every state, ZIP or practice that bills or
+        prescribes it, most events or claims first, with the geography's name and clinician
+        and provider counts (for per-clinician rates)."""
         return ListQuery(
-            "procedure_places",
-            "pc.geo_id, g.display_name, g.state, pc.event_count, pc.service_units, "
-            "pc.allowed_amount, pc.paid_amount, pc.pct_of_geo, g.clinician_count, "
-            "g.provider_count",
-            "from marts.procedure_counts pc join marts.geo_summary g on g.data_year = "
+            f"{kind.name}_places",
+            "pc.geo_id, g.display_name, g.state, "
+            + kind.place_columns
+            + ", g.clinician_count, g.provider_count",
+            f"from marts.{kind.counts} pc join marts.geo_summary g on g.data_year = "
             "pc.data_year and g.geo_level = pc.geo_level and g.geo_id = pc.geo_id "
             "where pc.data_year = %(year)s and pc.geo_level = %(level)s "
-            "and pc.hcpcs_code = %(code)s",
-            {"year": year, "level": level, "code": code},
-            (Key("pc.event_count", "int", descending=True), Key("pc.geo_id")),
-        )
-
-    def drug_places(self, name: str, year: int, level: str) -> ListQuery:
-        """A generic drug in every state, ZIP or practice that prescribes it, most claims
-        first, with the geography's name and clinician and provider counts."""
-        return ListQuery(
-            "drug_places",
-            "pc.geo_id, g.display_name, g.state, pc.claim_count, pc.day_supply, pc.drug_cost, "
-            "pc.pct_of_geo, g.clinician_count, g.provider_count",
-            "from marts.prescription_counts pc join marts.geo_summary g on g.data_year = "
-            "pc.data_year and g.geo_level = pc.geo_level and g.geo_id = pc.geo_id "
-            "where pc.data_year = %(year)s and pc.geo_level = %(level)s "
-            "and pc.generic_name = %(name)s",
-            {"year": year, "level": level, "name": name},
-            (Key("pc.claim_count", "int", descending=True), Key("pc.geo_id")),
+            f"and pc.{kind.key} = %(key)s",
+            {"year": year, "level": level, "key": key},
+            (Key(f"pc.{kind.volume}", "int", descending=True), Key("pc.geo_id")),
         )

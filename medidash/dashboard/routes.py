@@ -11,7 +11,7 @@ from flask import Flask, abort, request, send_file
 
 from medidash import settings
 from medidash.dashboard import exports, security, urlstate
-from medidash.dashboard.queries import Marts
+from medidash.dashboard.queries import PRODUCTS, Marts
 from medidash.dashboard.tables import TABLES
 
 KNOWN = ("/_dash", "/_favicon", "/assets/", "/api/", "/docs", "/download/", "/healthz")
@@ -79,6 +79,4 @@ def _exists(marts: Marts, view: urlstate.View, year: int) -> bool:
         return marts.summary(view.kind, view.key, year) is not None
     if view.kind == "npi":
         return marts.provider(view.key, year) is not None
-    if view.kind == "hcpcs":
-        return marts.procedure(view.key, year) is not None
-    return marts.drug(view.key, year) is not None
+    return marts.product(PRODUCTS[view.kind], view.key, year) is not None

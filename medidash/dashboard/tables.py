@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from medidash.dashboard.formatting import number
-from medidash.dashboard.queries import ListQuery, Marts
+from medidash.dashboard.queries import DRUG, PROCEDURE, PRODUCTS, ListQuery, Marts
 from medidash.dashboard.urlstate import View
 
 # rows of a list a page holds (the table pages through them); the export has them all
@@ -194,7 +194,7 @@ TABLES: dict[str, Table] = {
             ("paid_amount", "Paid", "money"),
             ("events_pctile_code", "Percentile", "pctile"),
         ],
-        lambda m, view, year: m.procedure_providers(view.key, year),
+        lambda m, view, year: m.product_providers(PROCEDURE, view.key, year),
         api=lambda view, year: (f"procedures/{view.key}/providers", {}),
         link=("npi", "npi"),
     ),
@@ -210,12 +210,12 @@ TABLES: dict[str, Table] = {
             ("drug_cost", "Cost", "money"),
             ("day_supply", "Days' supply", "count"),
         ],
-        lambda m, view, year: m.drug_providers(view.key, year),
+        lambda m, view, year: m.product_providers(DRUG, view.key, year),
         api=lambda view, year: (f"drugs/{quote(view.key, safe='')}/providers", {}),
         link=("npi", "npi"),
     ),
 }
-for _what, _places_of in (("hcpcs", "procedure_places"), ("drug", "drug_places")):
+for _what, _product in PRODUCTS.items():
     _prefix = "code" if _what == "hcpcs" else "drug"
     for _level, _label, _title in (
         ("state", "State", "States"),
@@ -226,8 +226,8 @@ for _what, _places_of in (("hcpcs", "procedure_places"), ("drug", "drug_places")
             _title,
             (_what,),
             _places(_level, _label, _what),
-            lambda m, view, year, fn=_places_of, level=_level: getattr(m, fn)(
-                view.key, year, level
+            lambda m, view, year, kind=_product, level=_level: m.product_places(
+                kind, view.key, year, level
             ),
             link=(_level, "geo_id"),
         )

@@ -14,7 +14,7 @@ import threading
 import psycopg
 import pytest
 
-from medidash.dashboard.queries import Marts
+from medidash.dashboard.queries import PROCEDURE, Marts
 from medidash.warehouse import EmbeddedServer
 from tests.reliability import harness as h
 
@@ -107,10 +107,12 @@ def test_readers_never_see_errors_empty_tables_or_a_mix(env):
                         r["event_count"]
                         for r in view.first(view.provider_procedures(npi, year), 100_000)
                     )
-                    national = view.procedure(code, year)
+                    national = view.product(PROCEDURE, code, year)
                     code_events = sum(
                         r["event_count"]
-                        for r in view.first(view.procedure_providers(code, year), 1_000_000)
+                        for r in view.first(
+                            view.product_providers(PROCEDURE, code, year), 1_000_000
+                        )
                     )
                 product_pages.append((provider, provider_events, national, code_events))
             except psycopg.Error as error:

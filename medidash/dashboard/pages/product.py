@@ -9,7 +9,7 @@ from dash import html
 from medidash.dashboard import formatting as f
 from medidash.dashboard import layout
 from medidash.dashboard.pages.common import series, table
-from medidash.dashboard.queries import Marts
+from medidash.dashboard.queries import DRUG, PROCEDURE, Marts, Product
 from medidash.dashboard.urlstate import View
 
 CODE_TREND = [
@@ -25,7 +25,7 @@ DRUG_TREND = [
 
 
 def render_code(marts: Marts, view: View, year: int):
-    code = marts.procedure(view.key, year)
+    code = marts.product(PROCEDURE, view.key, year)
     if code is None:
         return layout.empty(f"No data for HCPCS code {view.key} in {year}.")
     kind = "Part B drug" if code["is_drug"] else "Procedure"
@@ -52,22 +52,11 @@ def render_code(marts: Marts, view: View, year: int):
             ]
         ),
     ]
-    trend = layout.trend(
-        series(marts, marts.procedure_series(view.key, "nation", "US")), CODE_TREND, year
-    )
-    if trend is not None:
-        sections.append(trend)
-    sections += [
-        table(marts, "code-states", view, year),
-        table(marts, "code-zips", view, year),
-        table(marts, "code-practices", view, year),
-        table(marts, "code-providers", view, year),
-    ]
-    return html.Div(sections)
+    return _page(marts, PROCEDURE, view, year, sections, CODE_TREND, "code")
 
 
 def render_drug(marts: Marts, view: View, year: int):
-    drug = marts.drug(view.key, year)
+    drug = marts.product(DRUG, view.key, year)
     if drug is None:
         return layout.empty(f"No data for drug {view.key} in {year}.")
     sections = [
@@ -89,15 +78,20 @@ def render_drug(marts: Marts, view: View, year: int):
             ]
         ),
     ]
+    return _page(marts, DRUG, view, year, sections, DRUG_TREND, "drug")
+
+
+def _page(marts: Marts, kind: Product, view: View, year: int, head: list, trend_spec, prefix):
+    """A code's or a drug's page: its head, its national trend, then the states, ZIP codes,
+    practices and providers that bill or prescribe it."""
+    sections = list(head)
     trend = layout.trend(
-        series(marts, marts.drug_series(view.key, "nation", "US")), DRUG_TREND, year
+        series(marts, marts.product_series(kind, view.key, "nation", "US")), trend_spec, year
     )
     if trend is not None:
         sections.append(trend)
     sections += [
-        table(marts, "drug-states", view, year),
-        table(marts, "drug-zips", view, year),
-        table(marts, "drug-practices", view, year),
-        table(marts, "drug-providers", view, year),
+        table(marts, f"{prefix}-{places}", view, year)
+        for places in ("states", "zips", "practices", "providers")
     ]
     return html.Div(sections)
