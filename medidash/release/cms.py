@@ -34,6 +34,7 @@ import hashlib
 import json
 import logging
 import re
+import sys
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -402,15 +403,19 @@ def _fetch(remote: RemoteFile, target: Path, http: requests.Session, may_resume:
 def _stream(
     response: requests.Response, partial: Path, have: int, total: int | None, remote: RemoteFile
 ) -> int:
-    """Append the body as sent (still encoded) to `partial`; returns its size."""
+    """Append the body as sent (still encoded) to `partial`; returns its size. On a terminal
+    a progress bar shows the bytes received; in a log, a line every 50 MB."""
     written = have
     next_report = written + 50 * CHUNK
+    bar = _progress_bar(remote.filename, total, have)
     try:
         with open(partial, "ab" if have else "wb") as out:
             for chunk in response.raw.stream(CHUNK, decode_content=False):
                 out.write(chunk)
                 written += len(chunk)
-                if written >= next_report:
+                if bar is not None:
+                    bar.update(len(chunk))
+                elif written >= next_report:
                     pct = f" ({100 * written / total:.0f}%)" if total else ""
                     log.info("%s: %d MB%s", remote.filename, written >> 20, pct)
                     next_report = written + 50 * CHUNK
@@ -420,7 +425,22 @@ def _stream(
             f"{remote.url}: connection lost after {written}{of} bytes ({error}); "
             "a retry resumes it if the server's validator still matches"
         ) from error
+    finally:
+        if bar is not None:
+            bar.close()
     return written
+
+
+def _progress_bar(name: str, total: int | None, have: int):
+    """A tqdm bar of one file's bytes on standard error when it is a terminal, else None."""
+    stream = sys.stderr
+    if not stream.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total, initial=have, desc=name, unit="B", unit_scale=True, file=stream
+    )
 
 
 def _decode_gzip(partial: Path, decoded: Path, encoded_size: int, url: str) -> None:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
+import logging
+import sys
 import textwrap
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -303,6 +306,30 @@ def test_download_resumes_after_a_cut_connection_and_checksums(server, release, 
         assert (landed / record["file"]).read_bytes() == (release / name).read_bytes()
     assert not list(landed.glob("*.part"))
     assert {f.dataset for f in check_release(landed)} == set(FILES)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_download_shows_a_progress_bar_on_a_terminal_and_counts_in_a_log(
+    server, tmp_path, monkeypatch, caplog
+):
+    files = [f for f in cms.resolve(YEAR) if f.dataset == "part_b"]
+    monkeypatch.setattr(cms, "CHUNK", 1024)  # report every 50 KiB: the file is small
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    cms.land(files, tmp_path / "tty")
+    shown = terminal.getvalue()
+    assert files[0].filename in shown and "100%" in shown, shown[-500:]
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal: log lines, no bar
+    with caplog.at_level(logging.INFO, logger=cms.__name__):
+        cms.land(files, tmp_path / "log")
+    counted = [r.getMessage() for r in caplog.records if " MB" in r.getMessage()]
+    assert counted and all(m.startswith(files[0].filename + ": ") for m in counted), counted
+    assert sys.stderr.getvalue() == ""
 
 
 def test_a_landed_file_is_not_downloaded_again(server, tmp_path):
