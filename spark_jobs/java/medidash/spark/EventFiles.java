@@ -71,13 +71,6 @@ public final class EventFiles
   /** A row group's buffered size, unless the Hadoop configuration's parquet.block.size says. */
   private static final long ROW_GROUP_BYTES = 128L * 1024 * 1024;
   private static final int SIZE_CHECK_EVENTS = 65_536;
-  /**
-   * zstd's level for the event files, unless the Hadoop configuration sets one: 1, not
-   * parquet-mr's 3. The events' pages are runs (a row's strings, its shares), which level 1
-   * packs almost as small (measured: 1.31 against 1.28 bytes per procedure event) in much less
-   * time: with level 3, compressing the four money columns cost a third of the explode.
-   */
-  private static final int ZSTD_LEVEL = 1;
   private static final String ZSTD_LEVEL_KEY = "parquet.compression.codec.zstd.level";
 
   private final String directory;
@@ -139,10 +132,16 @@ public final class EventFiles
   /**
    * Writes {@code rows} (already partitioned and ordered) to {@code directory}: the file
    * {@code part-NNNNN.parquet} for partition NNNNN (none for an empty partition, except
-   * partition 0, so that the folder always has the schema). Returns the events written.
+   * partition 0, so that the folder always has the schema), zstd-compressed at {@code
+   * zstdLevel}. Returns the events written.
    */
   public static long write(
-      Dataset<Row> rows, String directory, String sparkSchemaJson, List<String> columns, int year)
+      Dataset<Row> rows,
+      String directory,
+      String sparkSchemaJson,
+      List<String> columns,
+      int year,
+      int zstdLevel)
       throws IOException {
     StructType schema = (StructType) DataType.fromJson(sparkSchemaJson);
     if (schema.fields().length != columns.size()) {
@@ -151,6 +150,7 @@ public final class EventFiles
     }
     MessageType parquet = new SparkToParquetSchemaConverter(SQLConf.get()).convert(schema);
     Configuration conf = rows.sparkSession().sessionState().newHadoopConf();
+    conf.setInt(ZSTD_LEVEL_KEY, zstdLevel);
     Path folder = new Path(directory);
     folder.getFileSystem(conf).mkdirs(folder);
     EventFiles task =
@@ -240,13 +240,8 @@ public final class EventFiles
     int days = LocalDate.of(year, 12, 31).getDayOfYear();
     int firstDay = (int) LocalDate.of(year, 1, 1).toEpochDay();
 
-    Configuration codecConf = conf;
-    if (conf.get(ZSTD_LEVEL_KEY) == null) {
-      codecConf = new Configuration(conf);
-      codecConf.setInt(ZSTD_LEVEL_KEY, ZSTD_LEVEL);
-    }
     long rowGroupBytes = conf.getLong("parquet.block.size", ROW_GROUP_BYTES);
-    CodecFactory codecs = new CodecFactory(codecConf, props.getPageSizeThreshold());
+    CodecFactory codecs = new CodecFactory(conf, props.getPageSizeThreshold());
     CompressionCodecFactory.BytesInputCompressor compressor =
         codecs.getCompressor(CompressionCodecName.ZSTD);
     ParquetFileWriter file =
