@@ -239,6 +239,13 @@ def medidash_refresh():
 
         return {"py_files": tasks.package_code(), "jars": c.spark_jars()}
 
+    @task
+    def settle_marts() -> None:
+        """The published marts VACUUMed, so that their lists count from their indexes."""
+        from medidash.orchestration import tasks
+
+        tasks.settle_marts()
+
     @task(outlets=[Asset(f"{c.ASSET_URI_PREFIX}{name}") for name in c.MARTS])
     def publish_run(release: dict) -> None:
         from medidash.orchestration import tasks
@@ -312,7 +319,8 @@ def medidash_refresh():
         **DBT_OPERATOR_ARGS,
     )
 
-    chain(changed, folder, checked, registered, ingest, explode, load, dbt, marts, docs)
+    chain(changed, folder, checked, registered, ingest, explode, load, dbt, marts)
+    chain(marts, settle_marts(), docs)
     chain(code, ingest)
     chain(docs, publish_run(release), end_run(release))
 

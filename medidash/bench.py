@@ -64,9 +64,11 @@ def _dbt_build(database_url: str) -> dict:
 
     from medidash.contract import MARTS
     from medidash.orchestration.dbt_env import dbt_command
+    from medidash.warehouse.schema import settle_marts
 
     command, env = dbt_command(["build"], database_url)
     subprocess.run(command, env=env, check=True)
+    settle_marts(database_url)  # as the DAG does after the publish
     results = json.loads(
         (settings.PROJECT_ROOT / "dbt_project" / "target" / "run_results.json").read_text()
     )

@@ -1,4 +1,6 @@
--- geo_summary's totals are the sums of the detail marts of the same geography.
+-- geo_summary's totals are the sums of the detail marts of the same geography, and every
+-- geography of procedure_counts and prescription_counts has its geo_summary row (the
+-- dashboard counts a code's or a drug's places without joining geo_summary).
 with
 
 summary as (
@@ -63,3 +65,25 @@ where
     or summary.paid_amount <> coalesce(procedures.paid_amount, 0)
     or summary.clinician_count <> coalesce(specialties.total, 0)
     or summary.clinician_count <> coalesce(schools.total, 0)
+
+union all
+
+select
+    detail.data_year,
+    detail.geo_level,
+    detail.geo_id
+from (
+    select
+        data_year,
+        geo_level,
+        geo_id
+    from procedures
+    union
+    select
+        data_year,
+        geo_level,
+        geo_id
+    from prescriptions
+) as detail
+left join summary using (data_year, geo_level, geo_id)
+where summary.geo_id is null

@@ -765,4 +765,8 @@ class Marts:
             f"and pc.{kind.key} = %(key)s",
             {"year": year, "level": level, "key": key},
             (Key(f"pc.{kind.volume}", "int", descending=True), Key("pc.geo_id")),
+            # every geography of the counts has its geo_summary row (dbt's
+            # assert_geo_summary_agrees_with_details): counted from the counts' index alone
+            count_source=f"from marts.{kind.counts} pc where pc.data_year = %(year)s "
+            f"and pc.geo_level = %(level)s and pc.{kind.key} = %(key)s",
         )

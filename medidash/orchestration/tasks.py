@@ -232,6 +232,13 @@ def finish_run(run_id: str, status: str, error: str | None = None) -> None:
         )
 
 
+def settle_marts() -> None:
+    """After the publish: the new marts VACUUMed (medidash.warehouse.schema.settle_marts)."""
+    from medidash.warehouse.schema import settle_marts as vacuum
+
+    vacuum(warehouse_url())
+
+
 def end_run(release: dict) -> None:
     """The run's last task, however the run ended: its work folder is removed and the marts
     lock given up."""

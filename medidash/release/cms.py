@@ -438,9 +438,7 @@ def _progress_bar(name: str, total: int | None, have: int):
         return None
     from tqdm import tqdm
 
-    return tqdm(
-        total=total, initial=have, desc=name, unit="B", unit_scale=True, file=stream
-    )
+    return tqdm(total=total, initial=have, desc=name, unit="B", unit_scale=True, file=stream)
 
 
 def _decode_gzip(partial: Path, decoded: Path, encoded_size: int, url: str) -> None:

@@ -6,7 +6,7 @@ The `marts` schema is dbt's. Every statement is idempotent, so any stage may cal
 
 from __future__ import annotations
 
-from medidash.contract import SCHEMAS
+from medidash.contract import MARTS, MARTS_SCHEMA, SCHEMAS
 
 # Part B's money in dollars (contract v2 section 4); NULL where every summed event has none
 PROCEDURE_MONEY = ("submitted_charge", "allowed_amount", "paid_amount", "standardized_amount")
@@ -90,6 +90,19 @@ create table if not exists ops.marts_lock (
     acquired_at timestamptz not null default now()
 );
 """
+
+
+def settle_marts(url: str) -> None:
+    """VACUUM each published mart, once no build is running: a mart is read-only until the
+    next publish, and VACUUM marks its pages all-visible, so that counting a list's rows (a
+    common code's 40,000 providers) reads the list's index alone instead of a page per row.
+    (A VACUUM inside the dbt build cannot: the other models' open transactions keep the new
+    rows from counting as visible to all.)"""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for mart in MARTS:
+            conn.execute(f"vacuum {MARTS_SCHEMA}.{mart}")
 
 
 def ensure_schema(url: str) -> None:

@@ -199,7 +199,8 @@ def test_task_graph(parsed):
     cross = "dbt.assert_mart_totals_equal_landing_test"
     assert down[cross] == ["publish_marts"]
     assert len([k for k, v in down.items() if cross in v]) > 1
-    assert down["publish_marts"] == ["dbt_docs"]
+    assert down["publish_marts"] == ["settle_marts"]
+    assert down["settle_marts"] == ["dbt_docs"]
     assert down["dbt_docs"] == ["publish_run"]
     assert down["publish_run"] == ["end_run"]
     # the work folder goes and the marts lock is given up however the run ends; a teardown
