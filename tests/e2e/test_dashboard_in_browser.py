@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.test_dashboard_pages import shot
+from tests.e2e.test_dashboard_pages import settle, shot
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -76,7 +76,10 @@ def test_landing_page_and_state_click(page, dashboard_server, artifacts_dir):
 
 def test_zip_box_and_csv_download(page, dashboard_server, artifacts_dir, tmp_path):
     page.goto(dashboard_server + "/")
+    settle(page)  # the first callbacks answered: a value typed before they do may be reset
     page.fill("#zip-input", "10001")
+    page.press("#zip-input", "Enter")  # the box commits its value on Enter (debounced input)
+    settle(page)
     page.click("#zip-button")
     page.wait_for_url("**zip=10001**")
     assert summary(page) == {
@@ -97,6 +100,8 @@ def test_zip_box_and_csv_download(page, dashboard_server, artifacts_dir, tmp_pat
     assert float(rows[1][4]) == 100.0
     shot(page, "zip", artifacts_dir)
     page.fill("#zip-input", "99999")
+    page.press("#zip-input", "Enter")
+    settle(page)
     page.click("#zip-button")
     page.wait_for_selector("text=No data for ZIP code 99999 in 2023.")
 
@@ -105,6 +110,7 @@ def test_zip_box_and_csv_download(page, dashboard_server, artifacts_dir, tmp_pat
 def test_practice_search_by_name_and_pac_id(page, dashboard_server, artifacts_dir, typed, expected):
     page.goto(dashboard_server + "/")
     page.wait_for_selector("#us-map .choroplethlayer path", timeout=30000)
+    settle(page)
     page.click("#practice-search")
     search_box = page.locator("input.dash-dropdown-search")  # the open menu's search field
     search_box.press_sequentially(typed, delay=40)

@@ -14,6 +14,8 @@ import urllib.request
 import psycopg
 import pytest
 
+from tests.e2e.test_dashboard_pages import settle
+
 PAYLOADS = [
     "'; drop table marts.geo_summary; --",
     "1' or '1'='1",
@@ -189,7 +191,10 @@ def test_script_payloads_render_as_text_in_the_browser(dashboard_server, chromiu
         page.wait_for_selector("text=Providers here: <Img Src=X Onerror=Alert(1)>")
         page.goto(dashboard_server + "/")
         page.wait_for_selector("#zip-input")
+        settle(page)  # the first callbacks answered: a value typed before they do may be reset
         page.fill("#zip-input", "<script>alert(2)</script>")
+        page.press("#zip-input", "Enter")  # the box commits its value on Enter (debounced)
+        settle(page)
         page.click("#zip-button")
         page.wait_for_selector("text=a ZIP code is five digits")
         page.click("#practice-search")
