@@ -332,6 +332,8 @@ def test_a_shared_url_reopens_the_same_view(browser, open_page, dashboard_server
     # a new browser context (nothing kept but the link) shows the same view
     other = open_page(shared[len(dashboard_server) :])
     other.wait_for_selector("text=Providers here: Internal Medicine")
+    other.wait_for_selector("#providers-table >> text=Chen, Wei")  # the title comes first
+    settle(other)
     assert other.inner_text("#providers-table") == providers
     assert other.locator("#us-map .colorbar").text_content() == colorbar
     assert "Medicare paid (Part B)" in other.inner_text("#measure")
