@@ -3,8 +3,8 @@
 Purpose
     Land a release (CMS catalogs, an S3 prefix or a local folder), check every file's header
     against the CMS layouts, clean it and explode it into the event lake with Spark, land the
-    aggregates in PostgreSQL, build and test the marts with dbt, publish them, and regenerate
-    the dbt docs site.
+    aggregates in PostgreSQL, build and test the marts with dbt, publish them (the dashboard
+    serves them from then on), and deploy the regenerated dbt docs site.
 
 Schedule
     Monthly (`@monthly`, no catch-up, one run at a time): CMS refreshes the clinician file
@@ -36,12 +36,13 @@ Order of the checks
 
 Why re-runs are safe
     Every stage replaces exactly its own data year: Spark writes a run-specific location and
-    swaps it in, the load publishes landing rows in one transaction, dbt builds the marts in
-    `marts_build` and moves all nine into `marts` in one transaction. A retried task repeats its
-    work with the same run id and leaves no duplicate; a second run of the same year at the
-    same time is refused by `register_run`. A run of another year runs beside it and, from its
-    landing publish on, waits for the first to finish with the marts (the marts lock); the
-    `end_run` teardown removes the run's work folder however the run ended.
+    swaps it in (the events: commits it by one pointer), the load replaces the year's landing
+    rows in one transaction, dbt builds the marts in `marts_build` and publishes them: all nine
+    move into `marts` in one transaction. A retried task repeats its work with the same run id
+    and leaves no duplicate; a second run of the same year at the same time is refused by
+    `register_run`. A run of another year runs beside it and, from replacing its landing rows
+    on, waits for the first to finish with the marts (the marts lock); the `end_run` teardown
+    removes the run's work folder however the run ended.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ from medidash.orchestration import constants as c
 
 DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
-# every dbt command of a run (the models and their tests, the marts swap, the docs) gets its
+# every dbt command of a run (the models and their tests, the marts publish, the docs) gets its
 # credentials from the medidash_warehouse connection through this one mapping
 DBT_PROFILE = ProfileConfig(
     profile_name="medidash",
@@ -247,7 +248,9 @@ def medidash_refresh():
         tasks.settle_marts()
 
     @task(outlets=[Asset(f"{c.ASSET_URI_PREFIX}{name}") for name in c.MARTS])
-    def publish_run(release: dict) -> None:
+    def record_success(release: dict) -> None:
+        """The run recorded as succeeded in `ops.pipeline_runs`; its outlets tell Airflow the
+        marts changed."""
         from medidash.orchestration import tasks
 
         tasks.finish_run(release["run_id"], "success")
@@ -314,7 +317,7 @@ def medidash_refresh():
         profile_config=DBT_PROFILE,
         dbt_cmd_flags=["--static"],
         vars={"document_published_marts": True},
-        callback="medidash.orchestration.docs.publish_site",
+        callback="medidash.orchestration.docs.deploy_site",
         emit_datasets=False,
         **DBT_OPERATOR_ARGS,
     )
@@ -322,7 +325,7 @@ def medidash_refresh():
     chain(changed, folder, checked, registered, ingest, explode, load, dbt, marts)
     chain(marts, settle_marts(), docs)
     chain(code, ingest)
-    chain(docs, publish_run(release), end_run(release))
+    chain(docs, record_success(release), end_run(release))
 
 
 medidash_refresh_dag = medidash_refresh()

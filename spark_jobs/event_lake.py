@@ -1,10 +1,10 @@
-"""The event lake's year releases: both event datasets of a year swapped in together by one
+"""The event lake's year releases: both event datasets of a year committed together by one
 atomic pointer (contract section 3), on a shared filesystem or an object store.
 
     <lake>/events/_releases/data_year=YYYY/<release>/{procedures,prescriptions}/part-NNNNN.parquet
     <lake>/events/_releases/data_year=YYYY/<pointer>            (names the current release)
 
-A release is published by setting the pointer once, after both datasets are written and
+A release is committed by setting the pointer once, after both datasets are written and
 checked, so a reader resolving the pointer, or a crash at any moment, finds the old release of
 both datasets or the new release of both, never one of each and never none. Readers that must
 see one release across several reads (step 3) resolve the pointer once and read the release
@@ -19,7 +19,7 @@ either dataset. The pointer takes one of two forms (`pointer_kind`):
       <lake>/events/prescriptions/data_year=YYYY  -> ../_releases/data_year=YYYY/current/prescriptions
 
 - `file` (default on object stores, where a rename is a copy and a delete and nothing is
-  atomic but writing one object): each publish writes one new small object
+  atomic but writing one object): each commit writes one new small object
   `current.NNNNNNNNNNNN` (a sequence number one above the last) holding the release's name; it is
   written once and never changed, visible only whole (S3 shows an object once its PUT has
   completed, and lists it at once after). The pointer is the highest-numbered one; the contract's
@@ -28,7 +28,7 @@ either dataset. The pointer takes one of two forms (`pointer_kind`):
 
 Only one run of a year runs at a time (`register_run`), so every folder of a year's `_releases`
 other than the current release belongs to a dead attempt or to a replaced release, and is
-removed by the next publish of that year, with the pointers older than the current one; other
+removed by the next commit of that year, with the pointers older than the current one; other
 years' folders are never touched. All of it goes through `spark_jobs.storage` (Hadoop's
 FileSystem API); making a symbolic link is the one POSIX call, in `link` form only.
 """
@@ -60,7 +60,7 @@ def crash_point(name: str) -> None:
 
 
 def pointer_kind(lake: str) -> str:
-    """`link` or `file` (module docstring): what a publish into this lake writes."""
+    """`link` or `file` (module docstring): what a commit into this lake writes."""
     chosen = (settings.current().lake_pointer or "").strip().lower()
     if chosen in ("link", "file"):
         if chosen == "link" and not storage.is_local(lake):
@@ -90,7 +90,7 @@ def _resolve(names: list[str], read, link_target) -> str | None:
 
 
 def current_release_uri(lake: str, year: int) -> str | None:
-    """The folder of the year's published release, resolved once (None before the first)."""
+    """The folder of the year's current release, resolved once (None before the first)."""
     root = releases_uri(lake, year)
     local = storage.local_path(root) if storage.is_local(root) else None
 
@@ -107,7 +107,7 @@ def current_release_uri(lake: str, year: int) -> str | None:
 def new_release(lake: str, year: int, run_id: str) -> str:
     """An empty folder for a run's release of the year. Named after the run (so the same
     release gives the same paths); a retry of a run whose release is already current gets the
-    alternate name, so the published release is never overwritten."""
+    alternate name, so the current release is never overwritten."""
     root = releases_uri(lake, year)
     storage.mkdirs(root)
     current = current_release_uri(lake, year)
@@ -118,7 +118,7 @@ def new_release(lake: str, year: int, run_id: str) -> str:
     return folder
 
 
-def publish_release(lake: str, year: int, built: str) -> None:
+def commit_release(lake: str, year: int, built: str) -> None:
     """Make `built` (holding both datasets, complete and checked) the year's release."""
     root = releases_uri(lake, year)
     for kind in KINDS:
@@ -127,12 +127,12 @@ def publish_release(lake: str, year: int, built: str) -> None:
     kind = pointer_kind(lake)
     if kind == "link":
         _adopt_legacy(lake, year)
-    crash_point("before_event_swap")
+    crash_point("before_event_commit")
     if kind == "link":
         _point(storage.join(root, CURRENT), storage.name(built))
     else:
         _write_pointer(root, storage.name(built))
-    crash_point("after_event_swap")
+    crash_point("after_event_commit")
     link_datasets(lake, year)
     remove_stale(lake, year)
 
@@ -147,7 +147,7 @@ def _write_pointer(root: str, release: str) -> None:
 def link_datasets(lake: str, year: int) -> None:
     """In `link` form, make the contract's paths of the year point at its current release
     (idempotent; also a recovery after a crash between the pointer's first setting and the
-    links). In `file` form, remove links a former `link` publish left, which would lead to an
+    links). In `file` form, remove links a former `link` commit left, which would lead to an
     old release."""
     if current_release_uri(lake, year) is None:
         return
@@ -233,7 +233,7 @@ def dataset_path(lake: str, kind: str, year: int) -> Path:
 
 
 def current_release(lake: str, year: int) -> Path | None:
-    """The year's published release folder on a `file://` lake, read with the local
+    """The year's current release folder on a `file://` lake, read with the local
     filesystem (None before the first)."""
     root = year_releases(lake, year)
     if not root.is_dir():

@@ -13,7 +13,7 @@ The same release gives the same events, file for file and row for row (the data 
 byte; parquet-mr orders the footer's encoding list by hash), on any number of cores.
 
 A year's two event datasets are written into one new release folder, counted, checked
-(events_written = events_expected) and only then published together by one atomic pointer
+(events_written = events_expected) and only then committed together by one atomic pointer
 (spark_jobs/event_lake.py); a dataset absent from the release (no Part D before 2013) gives an
 empty, readable dataset.
 """
@@ -240,9 +240,9 @@ def expected_events(part_b: DataFrame, part_d: DataFrame) -> tuple[int, int]:
 
 def explode(spark: SparkSession, lake: str, year: int, run_id: str) -> dict:
     """Write the year's procedure and prescription events into a new release folder, check
-    that each dataset has exactly the events its rows call for, and publish both together.
+    that each dataset has exactly the events its rows call for, and commit both together.
     A count that differs is a fault (of the writer), never bad input: RuntimeError, and the
-    published release stays as it was."""
+    current release stays as it was."""
     part_b = read_clean(spark, lake, "part_b", year)
     part_d = read_clean(spark, lake, "part_d", year)
     expected = dict(zip(("part_b", "part_d"), expected_events(part_b, part_d), strict=True))
@@ -266,12 +266,12 @@ def explode(spark: SparkSession, lake: str, year: int, run_id: str) -> dict:
             if written[dataset] != expected[dataset]:
                 raise RuntimeError(
                     f"{dataset}: wrote {written[dataset]} events, expected {expected[dataset]}; "
-                    f"the year's published events are unchanged"
+                    f"the year's current events are unchanged"
                 )
     except BaseException:
         storage.delete(built)
         raise
-    event_lake.publish_release(lake, year, built)
+    event_lake.commit_release(lake, year, built)
     return report
 
 

@@ -13,8 +13,8 @@ rows as CSV through its own connection); then one transaction replaces the data 
 `landing`, and records the run's reconciliation and quarantine rows in `ops`. Readers see the
 previous year or the new one, never a part. Incoming tables are dropped after, and those of dead
 runs (whose advisory lock is free) at the next start; a live run's are never touched. Before
-its landing publish a run takes the marts lock (medidash/warehouse/marts_lock.py), waiting
-while a run of another year builds the marts.
+it replaces its year in `landing` a run takes the marts lock (medidash/warehouse/marts_lock.py),
+waiting while a run of another year builds the marts.
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ def landing_frames(spark: SparkSession, lake: str, year: int) -> dict[str, DataF
     releases); an optional dataset absent from the release gives no rows."""
     from spark_jobs.step2_explode import PRESCRIPTIONS, PROCEDURES, read_events
 
-    event_lake.link_datasets(lake, year)  # a crash right after a first publish: finish it
+    event_lake.link_datasets(lake, year)  # a crash right after a first commit: finish it
     release = event_lake.current_release_uri(lake, year)
     if release is None:
         raise RuntimeError(f"no events of {year} in {lake}: the explode step has not run")
@@ -349,7 +349,7 @@ def load(spark: SparkSession, lake: str, year: int, run_id: str, url: str) -> di
                 quarantine, url, f"quarantine__{suffix}", QUARANTINE_COLUMNS
             )
             marts_lock.acquire(url, run_id, year, say=lambda line: print(line, flush=True))
-            publish(url, year, run_id, suffix, read_reconciliation(lake, run_id))
+            replace_year(url, year, run_id, suffix, read_reconciliation(lake, run_id))
             return counts
         finally:
             try:
@@ -358,8 +358,9 @@ def load(spark: SparkSession, lake: str, year: int, run_id: str, url: str) -> di
                 pass  # the database is gone; the next run drops the leftovers
 
 
-def publish(url: str, year: int, run_id: str, suffix: str, report: dict) -> None:
-    """One transaction: the year's landing rows, the run's reconciliation and quarantine."""
+def replace_year(url: str, year: int, run_id: str, suffix: str, report: dict) -> None:
+    """One transaction replaces the year's landing rows with the run's incoming ones, and
+    records the run's reconciliation and quarantine."""
     import psycopg
 
     with psycopg.connect(url) as conn:

@@ -7,7 +7,7 @@ the marts lock; the catalog (every table's columns and types) is read from the w
 the marts are documented where they are after the publish: in `marts` (the dbt var
 `document_published_marts` resolves their schema there; they are built in `marts_build`,
 empty by then). cosmos runs dbt in a copy of the project, so the manifest the DAG renders its
-dbt tasks from is left as it is; `publish_site` then moves the page and the catalog into
+dbt tasks from is left as it is; `deploy_site` then moves the page and the catalog into
 `target/`, where the dashboard serves them under /docs and `medidash docs` on its own.
 """
 
@@ -27,7 +27,7 @@ STATIC_PAGE = TARGET / "static_index.html"
 CATALOG = TARGET / "catalog.json"
 
 
-def publish_site(project_dir: str, **_context) -> None:
+def deploy_site(project_dir: str, **_context) -> None:
     """cosmos callback of the `dbt_docs` task: copy the page and the catalog dbt wrote in
     cosmos' copy of the project (`project_dir`) to where they are served, each replaced in one
     step, so the dashboard never serves a half-written page."""

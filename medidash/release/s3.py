@@ -118,7 +118,7 @@ def _write_json(path: Path, payload) -> None:
 
 
 def upload(folder: Path | str, uri: str, conn_id: str) -> list[str]:
-    """Put a local release under an S3 prefix (used to publish generated releases)."""
+    """Put a local release under an S3 prefix (a generated release, say, to land it from S3)."""
     from medidash.release.local import release_files
 
     bucket, prefix = split_uri(uri)

@@ -1,11 +1,12 @@
-"""One run at a time builds the marts: from its landing publish to its end, a run holds the
-warehouse's marts lock (`ops.marts_lock`, one row), and a run of another year waits for it.
+"""One run at a time builds the marts: from replacing its year in `landing` to its end, a run
+holds the warehouse's marts lock (`ops.marts_lock`, one row), and a run of another year
+waits for it.
 
 Why a lock and not a dbt schema per run: the marts are whole tables holding every loaded
 year, rebuilt from `landing`. Two runs building at once would each publish a set built from
 the landing they saw; the one publishing last could hold the other's year as it was before
-(a lost update), and a build that sees another run's landing publish half-way through
-mixes two releases of that year across its tables. Holding the lock from the landing publish
+(a lost update), and a build that sees another run replace its year in `landing` half-way
+through mixes two releases of that year across its tables. Holding the lock from that replace
 on, each build reads a landing no one changes, and the last build includes every year.
 
 The lock spans several Airflow tasks (the load, the dbt models, the publish, the docs), so it
@@ -61,7 +62,7 @@ def acquire(url: str, run_id: str, year: int, say: Callable[[str], None] = print
         if reported is None or now - reported >= REPORT_EVERY_SECONDS:
             say(
                 f"waiting for run {holder[0]} (data year {holder[1]}) to finish building the "
-                f"marts before publishing {year}'s landing rows"
+                f"marts before replacing {year}'s landing rows"
             )
             reported = now
         time.sleep(POLL_SECONDS)

@@ -2,7 +2,7 @@
 `medidash_refresh` triggered through the Airflow UI's trigger form as a user does.
 
 test_airflow_ui checks the run as the UI shows it, test_docs_site the docs site that run
-published, test_stack the cluster, the marts and `medidash down`. The tests using the stack
+deployed, test_stack the cluster, the marts and `medidash down`. The tests using the stack
 run one after the other, test_stack last, before every other test of the session (the order
 is tests/conftest.py's FIRST), so the stack is up only while they run.
 """

@@ -183,7 +183,7 @@ def test_a_run_prints_a_line_per_task_and_the_summary_and_logs_to_a_file(first_r
     assert len(lines) < 45, stdout
     assert first_run["stderr"] == "", first_run["stderr"][-3000:]
     tasks = {line.split()[0]: line.split() for line in lines if line.startswith("  ")}
-    for task in ("check_headers", "spark_ingest", "spark_explode", "dbt", "publish_run"):
+    for task in ("check_headers", "spark_ingest", "spark_explode", "dbt", "record_success"):
         assert tasks.get(task, [None, None])[1] == "success", stdout
     assert tasks["spark_ingest"][-1] == "rows/s" and tasks["spark_explode"][-1] == "events/s"
     for mart in MARTS:

@@ -1,8 +1,8 @@
 """The lake by URI (issue 17 item 3): every lake operation of the Spark jobs goes through Hadoop's
 FileSystem API, so a lake given as a `file://` URI works as a plain path does, and the object-store
-form of the year pointer (a small pointer object written once per publish, no links, no rename of
+form of the year pointer (a small pointer object written once per commit, no links, no rename of
 the pointer: `MEDIDASH_LAKE_POINTER=file`, the default on `s3a://`) keeps contract v2 section 3:
-a crash right after the pointer is written leaves the new release whole, the next publish
+a crash right after the pointer is written leaves the new release whole, the next commit
 removes the replaced release and the older pointers, and a reader resolving the pointer never
 finds one release's procedures beside another's prescriptions.
 
@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from spark_jobs import event_lake, jobs, step2_explode, storage
-from tests.reliability.test_event_swap import NPI_A, NPI_B, YEAR, release
+from tests.reliability.test_event_commit import NPI_A, NPI_B, YEAR, release
 
 
 def test_locations_are_uris():
@@ -35,7 +35,7 @@ def test_locations_are_uris():
     assert storage.is_object_store("s3a://b/x") and not storage.is_object_store("/x")
 
 
-def published(lake: str) -> dict[str, list[tuple]]:
+def current_events(lake: str) -> dict[str, list[tuple]]:
     """Both datasets of the year as a reader resolving the pointer sees them."""
     current = event_lake.current_release_uri(lake, YEAR)
     return {
@@ -61,13 +61,13 @@ def pointer_file(monkeypatch):
     monkeypatch.setenv(event_lake.POINTER_ENV, "file")
 
 
-def test_a_file_uri_lake_publishes_through_a_pointer_object(spark, tmp_path, pointer_file):
+def test_a_file_uri_lake_commits_through_a_pointer_object(spark, tmp_path, pointer_file):
     lake = f"file://{tmp_path}/lake"
     root = event_lake.releases_uri(lake, YEAR)
     release(spark, tmp_path / "lake", NPI_A, 3.0, 4)
     step2_explode.explode(spark, lake, YEAR, "a")
     assert storage.names(root) == ["a", "current.000000000001"]
-    first = published(lake)
+    first = current_events(lake)
     assert len(first["procedures"]) == 3 and len(first["prescriptions"]) == 4
     assert jobs.read_reconciliation(lake, "a")["part_b"]["events_written"] == 3
 
@@ -75,20 +75,20 @@ def test_a_file_uri_lake_publishes_through_a_pointer_object(spark, tmp_path, poi
     crashed = subprocess.run(
         [sys.executable, "-m", "spark_jobs.step2_explode", "--year", str(YEAR),
          "--lake", lake, "--run-id", "b"],
-        env={**os.environ, event_lake.CRASH_ENV: "after_event_swap",
+        env={**os.environ, event_lake.CRASH_ENV: "after_event_commit",
              "MEDIDASH_SPARK_MASTER": "local[1]"},
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert crashed.returncode == 137, crashed.stderr[-3000:]
     # the pointer was written, the replaced release and the first pointer not yet removed
     assert storage.names(root) == ["a", "b", "current.000000000001", "current.000000000002"]
-    second = published(lake)
+    second = current_events(lake)
     assert len(second["procedures"]) == 5 and len(second["prescriptions"]) == 6
     assert {row[0] for rows in second.values() for row in rows} == {NPI_B}
 
     step2_explode.explode(spark, lake, YEAR, "b")  # the next run: a retry of the same run id
     assert storage.names(root) == ["b.retry", "current.000000000003"]
-    assert published(lake) == second
+    assert current_events(lake) == second
     assert no_links(storage.local_path(lake)) == []
     assert not storage.exists(event_lake.dataset_uri(lake, "procedures", YEAR))
 

@@ -338,7 +338,7 @@ def medidash_run(release: Path, lake: Path, home: Path, url: str, *spark: str) -
     return time.perf_counter() - started
 
 
-def published_events(lake: Path) -> dict[str, str]:
+def current_events(lake: Path) -> dict[str, str]:
     """Every event file of the year's current release: its name and a digest of its rows."""
     current = event_lake.current_release(str(lake), YEAR)
     return {
@@ -361,12 +361,12 @@ def test_the_dag_on_the_cluster_equals_a_local_run(cluster, release, warehouse, 
     apps = [a for a in master_status(web)["completedapps"] if a["id"] not in before]
     assert len(apps) == len(STEPS)
     assert all(app["state"] == "FINISHED" for app in apps), apps
-    on_cluster = {"events": published_events(shared / "lake-dag"),
+    on_cluster = {"events": current_events(shared / "lake-dag"),
                   "marts": h.marts_snapshot(warehouse.url)}  # fmt: skip
     assert all(rows > 0 for rows, _ in on_cluster["marts"].values()), on_cluster["marts"]
 
     took["local"] = medidash_run(folder, tmp_path / "lake-local", tmp_path / "home-local",
                                  warehouse.url)  # fmt: skip
     print(f"\nmedidash run on the cluster and locally (s): {took}")
-    assert published_events(tmp_path / "lake-local") == on_cluster["events"]
+    assert current_events(tmp_path / "lake-local") == on_cluster["events"]
     assert h.marts_snapshot(warehouse.url) == on_cluster["marts"]

@@ -91,16 +91,16 @@ def env(tmp_path_factory):
 
 def test_a_task_failing_its_first_attempt_is_retried_and_the_result_is_exact(env):
     home, url, server = env["homes"]["a"], env["url"], env["server"]
-    published = env["lake"] / "events" / "prescriptions" / f"data_year={YEAR}"
-    before = published.stat().st_ino
+    events = env["lake"] / "events" / "prescriptions" / f"data_year={YEAR}"
+    before = events.stat().st_ino
     runs_before = successful_runs(url)
     proc, log = start_run(home, {"MEDIDASH_RETRY_DELAY_SECONDS": "20"}, *env["args"], "--force")
     try:
-        # explode swaps in a new year folder; the load starts right after: stop the database
-        swapped = h.wait_for(
-            lambda: published.exists() and published.stat().st_ino != before, 600, proc, 0.05
+        # explode commits the year's new release; the load starts right after: stop the db
+        committed = h.wait_for(
+            lambda: events.exists() and events.stat().st_ino != before, 600, proc, 0.05
         )
-        assert swapped, log.read_text()[-6000:]
+        assert committed, log.read_text()[-6000:]
         server.stop()
         try:
             failed_once = h.wait_for(

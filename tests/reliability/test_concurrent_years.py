@@ -3,7 +3,7 @@
 with SQL readers reading the marts throughout: both runs succeed, no reader sees an error or a
 mix of two releases, and each year's marts equal what that year gives alone. No run touches
 the other's incoming tables, `_tmp_` folders or dbt build: the second to reach its landing
-publish waits for the marts lock (medidash/warehouse/marts_lock.py).
+replace waits for the marts lock (medidash/warehouse/marts_lock.py).
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 
 
 def events_digest(lake: Path) -> dict[str, str]:
-    """Every published event file of the year: its name and a digest of its rows in order."""
+    """Every event file of the year's current release: its name and a digest of its rows, in
+    order."""
     out = {}
     for kind in ("procedures", "prescriptions"):
         part = lake / "events" / kind / f"data_year={YEAR}"
@@ -74,7 +75,7 @@ def test_kill_driver_during_explode(env):
     started_writing = h.wait_for(lambda: attempt.exists(), timeout=180, proc=proc)
     assert started_writing and proc.poll() is None, "explode ended before it could be killed"
     h.kill_tree(proc)
-    assert events_digest(lake) == clean["events"], "a killed explode changed the published year"
+    assert events_digest(lake) == clean["events"], "a killed explode changed the committed year"
 
     h.run_step(2, run_id="kill-explode", **common)
     assert events_digest(lake) == clean["events"], "re-run must give the same event files"

@@ -169,7 +169,7 @@ def test_task_graph(parsed):
     assert down["resolve_release"] == [
         "end_run",
         "land_raw_files",
-        "publish_run",
+        "record_success",
         "register_run",
         "release_changed",
     ]
@@ -201,8 +201,8 @@ def test_task_graph(parsed):
     assert len([k for k, v in down.items() if cross in v]) > 1
     assert down["publish_marts"] == ["settle_marts"]
     assert down["settle_marts"] == ["dbt_docs"]
-    assert down["dbt_docs"] == ["publish_run"]
-    assert down["publish_run"] == ["end_run"]
+    assert down["dbt_docs"] == ["record_success"]
+    assert down["record_success"] == ["end_run"]
     # the work folder goes and the marts lock is given up however the run ends; a teardown
     # does not decide the run's state
     assert down["end_run"] == []

@@ -1,4 +1,4 @@
-"""dbt runs only through cosmos (issue 19 item 4): the marts swap and the docs site are cosmos
+"""dbt runs only through cosmos (issue 19 item 4): the marts publish and the docs site are cosmos
 operators of the DAG with the same profile mapping (the `medidash_warehouse` connection) as
 the models, and no MediDash code starts dbt in a subprocess of its own during a run."""
 
@@ -33,6 +33,9 @@ def test_the_swap_and_the_docs_are_cosmos_operators_on_the_models_profile(dag):
     assert isinstance(swap, DbtRunOperationLocalOperator) and swap.macro_name == "swap_marts"
     assert isinstance(docs, DbtDocsLocalOperator) and "--static" in docs.dbt_cmd_flags
     assert docs.vars == {"document_published_marts": True}
+    # the callback is a dotted name, resolved only when the task runs: it must name a function
+    module, _, name = docs.callback.rpartition(".")
+    assert callable(getattr(importlib.import_module(module), name)), docs.callback
     models = [t for t in dag.tasks if t.task_id.endswith("_run") and t.task_id.startswith("dbt.")]
     assert models and all(isinstance(t, DbtLocalBaseOperator) for t in models)
     for operator in (swap, docs):

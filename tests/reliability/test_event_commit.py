@@ -1,7 +1,7 @@
 """A year's two event datasets are replaced together (contract v2 section 3): the explode job
 is killed (through its test hook, as a SIGKILL would: no cleanup) at each point of its
-publish, and the lake then holds exactly one release's events, complete for both datasets,
-read through the contract's paths; the next run publishes its release whole and leaves
+commit, and the lake then holds exactly one release's events, complete for both datasets,
+read through the contract's paths; the next run commits its release whole and leaves
 nothing behind.
 
 `between_event_swaps` is the one moment two folders are swapped one after the other: a year
@@ -78,7 +78,7 @@ def release(spark, lake: Path, npi: str, services: float, claims: int) -> None:
     )
 
 
-def published(lake: Path) -> dict[str, list[tuple]]:
+def current_events(lake: Path) -> dict[str, list[tuple]]:
     """Both datasets of the year as an outside reader sees them at the contract's paths."""
     out = {}
     for kind in event_lake.KINDS:
@@ -126,7 +126,7 @@ def releases(spark, tmp_path_factory):
         lake = root / name
         release(spark, lake, NPI_A if name == "a" else NPI_B, services, claims)
         step2_explode.explode(spark, str(lake), YEAR, name)
-        events[name] = published(lake)
+        events[name] = current_events(lake)
         assert len(events[name]["procedures"]) == services
         assert len(events[name]["prescriptions"]) == claims
     return events
@@ -135,12 +135,12 @@ def releases(spark, tmp_path_factory):
 @pytest.mark.parametrize(
     "point, first_layout, survivor",
     [
-        ("before_event_swap", False, "a"),
+        ("before_event_commit", False, "a"),
         ("between_event_swaps", True, "a"),
-        ("after_event_swap", False, "b"),
+        ("after_event_commit", False, "b"),
     ],
 )
-def test_a_crash_while_publishing_leaves_one_release_complete(
+def test_a_crash_while_committing_leaves_one_release_complete(
     spark, tmp_path, releases, point, first_layout, survivor
 ):
     lake = tmp_path / "lake"
@@ -148,15 +148,15 @@ def test_a_crash_while_publishing_leaves_one_release_complete(
     step2_explode.explode(spark, str(lake), YEAR, "a")
     if first_layout:
         to_first_layout(lake)
-    assert published(lake) == releases["a"]
+    assert current_events(lake) == releases["a"]
 
     release(spark, lake, NPI_B, 5.0, 6)
     crashed = explode_job(lake, "b", point)
     assert crashed.returncode == 137, crashed.stderr[-3000:]
-    assert published(lake) == releases[survivor], f"killed at {point}: not one release whole"
+    assert current_events(lake) == releases[survivor], f"killed at {point}: not one release whole"
 
     step2_explode.explode(spark, str(lake), YEAR, "b")  # the next run recovers
-    assert published(lake) == releases["b"]
+    assert current_events(lake) == releases["b"]
     root = event_lake.year_releases(str(lake), YEAR)
     current = event_lake.current_release(str(lake), YEAR)
     assert sorted(p.name for p in root.iterdir()) == sorted([event_lake.CURRENT, current.name])
@@ -170,7 +170,7 @@ def test_a_year_without_part_d_has_a_readable_empty_prescriptions_dataset(spark,
     shutil.rmtree(lake / "clean" / "part_d")  # no Part D in the release
     report = step2_explode.explode(spark, str(lake), YEAR, "no_d")
     assert report["part_d"] == {"events_written": 0, "events_expected": 0}
-    events = published(lake)
+    events = current_events(lake)
     assert len(events["procedures"]) == 3 and events["prescriptions"] == []
     schema = pq.read_schema(
         next(Path(event_lake.current_release(str(lake), YEAR), "prescriptions").glob("*.parquet"))
