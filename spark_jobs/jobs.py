@@ -51,10 +51,12 @@ def run_folder(lake: str, run_id: str) -> str:
     return storage.join(lake, "runs", run_id)
 
 
-def read_reconciliation(lake: str, run_id: str) -> dict:
-    """The run's reconciliation report ({} before step 1 wrote it); also outside Spark."""
+def read_reconciliation(lake: str, run_id: str, s3: storage.S3Client | None = None) -> dict:
+    """The run's reconciliation report ({} before step 1 wrote it); also outside Spark, where
+    an `s3a://` lake is read with `s3` (storage.read_text)."""
+    report = storage.join(run_folder(lake, run_id), RECONCILIATION)
     try:
-        return json.loads(storage.read_text(storage.join(run_folder(lake, run_id), RECONCILIATION)))
+        return json.loads(storage.read_text(report, s3))
     except FileNotFoundError:
         return {}
     except Exception as error:  # noqa: BLE001 - through py4j, Hadoop's FileNotFoundException
@@ -172,12 +174,13 @@ def _lease_if_free(lake: str, run_id: str):
         yield True
 
 
-def remove_work(lake: str, run_id: str) -> None:
+def remove_work(lake: str, run_id: str, s3: storage.S3Client | None = None) -> None:
     """When a run has ended, failed or not: remove its work folder (extracted and transcoded
     release files, release files copied for the executors, staged frames). The reconciliation
     and quarantine stay: a task of the run cleared and run again later still needs them, and
-    they are small. Also outside Spark (the DAG's teardown)."""
-    storage.delete(storage.join(run_folder(lake, run_id), "work"))
+    they are small. Also outside Spark (the DAG's teardown), where an `s3a://` lake is reached
+    with `s3` (storage.delete)."""
+    storage.delete(storage.join(run_folder(lake, run_id), "work"), s3)
 
 
 def name_files_deterministically(folder: str) -> None:

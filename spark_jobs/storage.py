@@ -11,7 +11,9 @@ so `data_year=2023` stays as it is. `file://` locations use Hadoop's raw local f
 
 Outside a Spark process (an Airflow task, the CLI, a test) there is no Hadoop: `file://` is
 reached with the local filesystem's own calls (those the raw local filesystem makes), and only
-`read_text` and `delete` reach `s3a://`, with the `medidash_s3` connection's S3 client.
+`read_text` and `delete` reach `s3a://`, through the S3 client their caller hands in (`s3`,
+boto3's: the orchestration makes it from Airflow's `medidash_s3` connection). This module
+never reads a connection itself, so the Spark jobs need no Airflow.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import sys
 import uuid
 from dataclasses import dataclass
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 LOCAL = "file"
@@ -94,6 +97,18 @@ class Entry:
     is_dir: bool
     size: int
     modified: float  # seconds since the epoch
+
+
+class S3Client(Protocol):
+    """What this module uses of an S3 client (boto3's) outside Spark."""
+
+    exceptions: Any
+
+    def get_object(self, *, Bucket: str, Key: str) -> dict: ...  # noqa: N803 - boto3's names
+
+    def get_paginator(self, operation_name: str) -> Any: ...
+
+    def delete_objects(self, *, Bucket: str, Delete: dict) -> dict: ...  # noqa: N803
 
 
 def _gateway():
@@ -201,15 +216,16 @@ def mkdirs(folder: str | os.PathLike) -> None:
         raise OSError(f"{to_uri(folder)}: could not create the folder")
 
 
-def delete(location: str | os.PathLike) -> None:
+def delete(location: str | os.PathLike, s3: S3Client | None = None) -> None:
     """Remove a file or a folder with everything in it; nothing when it does not exist. A
     symbolic link (the lake's `link` form) is removed itself, also when its target is gone,
-    which Hadoop's raw local filesystem takes for a missing file."""
+    which Hadoop's raw local filesystem takes for a missing file. `s3`: the client that
+    reaches an `s3a://` location outside Spark."""
     if is_local(location) and os.path.islink(local_path(location)):
         os.unlink(local_path(location))
         return
     if _gateway() is None:
-        _delete_outside_spark(to_uri(location))
+        _delete_outside_spark(to_uri(location), s3)
         return
     fs, path = _fs(location)
     fs.delete(path, True)
@@ -227,10 +243,11 @@ def rename(source: str | os.PathLike, target: str | os.PathLike) -> None:
         raise OSError(f"could not rename {to_uri(source)} to {to_uri(target)}")
 
 
-def read_text(location: str | os.PathLike) -> str:
+def read_text(location: str | os.PathLike, s3: S3Client | None = None) -> str:
+    """A small file's text; `s3`: the client that reaches an `s3a://` location outside Spark."""
     gateway = _gateway()
     if gateway is None:
-        return _read_outside_spark(to_uri(location))
+        return _read_outside_spark(to_uri(location), s3)
     jvm, _ = gateway
     fs, path = _fs(location)
     stream = fs.open(path)
@@ -278,21 +295,20 @@ def copy_from_local(source: str | os.PathLike, target: str | os.PathLike) -> Non
     fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path(to_uri(source)), path)
 
 
-def _s3_client(uri: str):
-    from medidash.orchestration.constants import S3_CONN_ID
-    from medidash.release.s3 import _hook, split_uri
+def _s3_object(uri: str, s3: S3Client | None, doing: str) -> tuple[S3Client, str, str]:
+    if urlsplit(uri).scheme != "s3a":
+        raise RuntimeError(f"{uri}: outside Spark only file:// and s3a:// are {doing}")
+    if s3 is None:
+        raise RuntimeError(f"{uri}: outside Spark an s3a:// location needs the caller's S3 client")
+    parts = urlsplit(uri)
+    return s3, parts.netloc, parts.path.strip("/")
 
-    bucket, prefix = split_uri(uri)
-    return _hook(S3_CONN_ID).get_conn(), bucket, prefix.rstrip("/")
 
-
-def _read_outside_spark(uri: str) -> str:
+def _read_outside_spark(uri: str, s3: S3Client | None) -> str:
     if urlsplit(uri).scheme == LOCAL:
         with open(local_path(uri), encoding="utf-8") as handle:
             return handle.read()
-    if urlsplit(uri).scheme != "s3a":
-        raise RuntimeError(f"{uri}: outside Spark only file:// and s3a:// are read")
-    client, bucket, key = _s3_client(uri)
+    client, bucket, key = _s3_object(uri, s3, "read")
     try:
         body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
     except client.exceptions.NoSuchKey as error:
@@ -300,7 +316,7 @@ def _read_outside_spark(uri: str) -> str:
     return body.decode("utf-8")
 
 
-def _delete_outside_spark(uri: str) -> None:
+def _delete_outside_spark(uri: str, s3: S3Client | None) -> None:
     if urlsplit(uri).scheme == LOCAL:
         import shutil
 
@@ -310,9 +326,7 @@ def _delete_outside_spark(uri: str) -> None:
         elif os.path.lexists(path):
             os.unlink(path)
         return
-    if urlsplit(uri).scheme != "s3a":
-        raise RuntimeError(f"{uri}: outside Spark only file:// and s3a:// are deleted")
-    client, bucket, key = _s3_client(uri)
+    client, bucket, key = _s3_object(uri, s3, "deleted")
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
         batch = [
             {"Key": o["Key"]}

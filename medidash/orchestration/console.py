@@ -246,12 +246,14 @@ class TaskWatcher:
         report in the lake (written by the steps themselves)."""
         if task_id not in SPARK_RATES or line.state != "success" or line.seconds <= 0:
             return ""
-        from medidash.orchestration.tasks import safe_run_id
+        from medidash.orchestration.tasks import lake_s3_client, safe_run_id
         from spark_jobs.jobs import read_reconciliation
 
         key, unit = SPARK_RATES[task_id]
         try:
-            report = read_reconciliation(self.lake, safe_run_id(airflow_run_id))
+            report = read_reconciliation(
+                self.lake, safe_run_id(airflow_run_id), lake_s3_client(self.lake)
+            )
         except (OSError, ValueError):
             return ""
         count = sum(int(entry.get(key) or 0) for entry in report.values())

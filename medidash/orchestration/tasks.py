@@ -239,13 +239,25 @@ def settle_marts() -> None:
     vacuum(warehouse_url())
 
 
+def lake_s3_client(lake: str):
+    """The S3 client that reaches an `s3a://` lake outside Spark (from the `medidash_s3`
+    connection), handed to spark_jobs.storage; None for a lake on a filesystem."""
+    from spark_jobs import storage
+
+    if storage.scheme(lake) != "s3a":
+        return None
+    from medidash.release.s3 import client_for
+
+    return client_for(c.S3_CONN_ID)
+
+
 def end_run(release: dict) -> None:
     """The run's last task, however the run ended: its work folder is removed and the marts
     lock given up."""
     from medidash.warehouse import marts_lock
     from spark_jobs.jobs import remove_work
 
-    remove_work(release["lake"], release["run_id"])
+    remove_work(release["lake"], release["run_id"], lake_s3_client(release["lake"]))
     marts_lock.release(warehouse_url(), release["run_id"])
 
 

@@ -31,6 +31,11 @@ def _hook(conn_id: str):
     return S3Hook(aws_conn_id=conn_id)
 
 
+def client_for(conn_id: str):
+    """The boto3 S3 client of the Airflow connection `conn_id` (credentials, endpoint_url)."""
+    return _hook(conn_id).get_conn()
+
+
 @dataclass(frozen=True)
 class S3Object:
     """One object of a release prefix: its key, size and ETag as S3 lists them."""
@@ -82,7 +87,7 @@ def land(uri: str, dest: Path | str, conn_id: str) -> Path:
     """
     bucket, prefix = split_uri(uri)
     objects = list_objects(uri, conn_id)
-    client = _hook(conn_id).get_conn()
+    client = client_for(conn_id)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     manifest_path = dest / MANIFEST
