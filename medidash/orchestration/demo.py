@@ -33,6 +33,26 @@ def run(
     code = run_pipeline(str(release), year, verbose=verbose)
     if code or not serve:
         return code
-    from medidash.dashboard.serve import serve as serve_dashboard
+    return serve_dashboard(port)
 
-    return serve_dashboard(port=port)
+
+def serve_dashboard(port: int) -> int:
+    """Serve the dashboard on `port` until stopped, in a process of its own, as `medidash
+    serve` runs it: this one has run the DAG, so Airflow is loaded here and its logging set up,
+    which gives gunicorn's error logger a handler of Airflow's (airflow.logging_config) beside
+    the one gunicorn adds, and every gunicorn line would be printed twice. The new process
+    starts clean (spawn) and imports only the dashboard."""
+    import multiprocessing
+
+    from medidash.dashboard.serve import serve
+
+    server = multiprocessing.get_context("spawn").Process(
+        target=serve, kwargs={"port": port}, name="medidash-serve"
+    )
+    server.start()
+    try:
+        server.join()
+    except KeyboardInterrupt:  # Ctrl-C reaches the server too, which stops
+        server.join()
+    code = server.exitcode
+    return code if code >= 0 else 128 - code  # killed by a signal: 128 + its number
