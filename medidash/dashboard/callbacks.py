@@ -1,6 +1,12 @@
 """The page's callbacks. Every control only rewrites the URL (`_navigate`); the URL decides
-the controls' values (`_years`, `_controls`), the map (`_map`) and the page (`_detail`).
-The type-aheads (`_suggest*`) fill their menus from the marts as the user types."""
+the controls' values (`_years`, `_controls`, `_filters`), the map (`_map`) and the page
+(`_detail`), however it was reached: a control, a link, the browser's back and forward. The
+type-aheads (`_suggest*`) fill their menus from the marts as the user types.
+
+Store `pushed` holds the URL `_navigate` wrote last: the controls that wrote it show it
+already, and a second change made before it came back must not be set back. The page's script
+(assets/history.js) empties it when back, forward or a link reach a URL, which every control
+then follows."""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from medidash.dashboard import layout
 from medidash.dashboard import validation as v
 from medidash.dashboard.pages import geo, product, provider
 from medidash.dashboard.queries import PRODUCTS, Marts
-from medidash.dashboard.urlstate import PAGES, View, parse
+from medidash.dashboard.urlstate import PAGES, TableState, View, parse
 
 SUGGESTIONS = 20
 # the measures of each kind of page's map, the first its default
@@ -62,6 +68,11 @@ def _year(value) -> int | None:
         return None
 
 
+def _written(search, pushed) -> bool:
+    """Whether `search` is the URL `_navigate` wrote last from the page's own controls."""
+    return pushed is not None and search == pushed
+
+
 def _open(view: View, kind: str, key: str) -> View:
     """The view of another page, keeping the year, the rate and the search filters."""
     kept = {name: getattr(view, name) for name in KEPT}
@@ -92,7 +103,7 @@ def register(app: Dash, marts: Marts) -> None:
         value = year if year in years else (years[0] if years else None)
         # an unchanged value is not sent: it would run every callback that listens to it;
         # nor is it on a URL `_navigate` wrote from the picker (a newer pick must stay)
-        keep = value == shown or (search == pushed and shown in years)
+        keep = value == shown or (_written(search, pushed) and shown in years)
         return options, dash.no_update if keep else value, info
 
     @app.callback(
@@ -104,6 +115,7 @@ def register(app: Dash, marts: Marts) -> None:
         Output("practice-search", "value"),
         Output("provider-search", "value"),
         Output("code-search", "value"),
+        Output("zip-input", "value"),
         Input("url", "search"),
         State("pushed", "data"),
         State("measure", "options"),
@@ -114,6 +126,7 @@ def register(app: Dash, marts: Marts) -> None:
         State("practice-search", "value"),
         State("provider-search", "value"),
         State("code-search", "value"),
+        State("zip-input", "value"),
     )
     def _controls(search, pushed, *shown):
         view = parse(search)
@@ -121,12 +134,12 @@ def register(app: Dash, marts: Marts) -> None:
         measure = view.measure if view.measure in options else default_measure(view.kind)
         listed = [{"label": label, "value": key} for key, (label, _) in options.items()]
         values = [listed, measure, view.rate or "total", view.pstate, view.ptype]
-        if search == pushed and listed == shown[0]:
+        if _written(search, pushed) and listed == shown[0]:
             # the URL `_navigate` wrote from these very controls: they are right already, and
             # one changed since (a second click) must not be set back
             values = list(shown[:5])
         # the searches only open pages: empty again once one is open (the page says what it is)
-        values += [None, None, None]
+        values += [None, None, None, ""]
         # unchanged values are not sent: each would run the callbacks listening to it
         return tuple(
             dash.no_update if new == old else new for new, old in zip(values, shown, strict=True)
@@ -136,20 +149,39 @@ def register(app: Dash, marts: Marts) -> None:
         Output("provider-state", "options"),
         Output("provider-type", "options"),
         Input("year", "value"),
+        Input("url", "search"),
+        State("provider-state", "options"),
+        State("provider-type", "options"),
     )
-    def _filters(year):
-        year = marts.resolve_year(_year(year))
-        if year is None:
-            return [], []
-        states = [{"label": s["state"], "value": s["state"]} for s in marts.states(year)]
-        types = [
-            {
-                "label": f"{t['provider_type']} ({t['provider_count']:,})",
-                "value": t["provider_type"],
-            }
-            for t in marts.first(marts.provider_types(year), None)
-        ]
-        return states, types
+    def _filters(year, search, state_options, type_options):
+        # a dropdown drops a value its options lack (and the URL would lose it): the URL's
+        # filters are options even in a year without such providers
+        view = parse(search)
+        url_only = list(dash.ctx.triggered_prop_ids) == ["url.search"] and state_options
+        if url_only:
+            if view.error:
+                return dash.no_update, dash.no_update
+            states, types = state_options, type_options or []
+        else:
+            year = marts.resolve_year(_year(year))
+            if year is None:
+                return [], []
+            states = [{"label": s["state"], "value": s["state"]} for s in marts.states(year)]
+            types = [
+                {
+                    "label": f"{t['provider_type']} ({t['provider_count']:,})",
+                    "value": t["provider_type"],
+                }
+                for t in marts.first(marts.provider_types(year), None)
+            ]
+        new = []
+        for options, value in ((states, view.pstate), (types, view.ptype)):
+            if value is not None and value not in [o["value"] for o in options]:
+                options = [*options, {"label": value, "value": value}]
+            new.append(options)
+        if url_only and new == [states, types]:
+            return dash.no_update, dash.no_update
+        return tuple(new)
 
     @app.callback(
         Output("us-map", "figure"),
@@ -271,7 +303,9 @@ def register(app: Dash, marts: Marts) -> None:
         Input("practice-search", "value"),
         Input("provider-search", "value"),
         Input("code-search", "value"),
-        Input({"type": "linked-table", "name": ALL, "param": ALL}, "active_cell"),
+        Input({"type": "table", "name": ALL, "param": ALL}, "active_cell"),
+        Input({"type": "table", "name": ALL, "param": ALL}, "sort_by"),
+        Input({"type": "table", "name": ALL, "param": ALL}, "page_current"),
         Input({"type": "treemap", "name": ALL}, "clickData"),
         Input("year", "value"),
         Input("measure", "value"),
@@ -289,6 +323,8 @@ def register(app: Dash, marts: Marts) -> None:
         npi,
         code,
         _cells,
+        _sorts,
+        _pages,
         _treemaps,
         year,
         measure,
@@ -319,11 +355,36 @@ def register(app: Dash, marts: Marts) -> None:
             return dash.no_update, "", dash.no_update
         return target, "", target
 
+    def _table_change(view: View, name: str) -> View | None:
+        """The view with the sort and page table `name` shows now (every changed property
+        of it at once: a sort may move the page too)."""
+        state = view.table(name)
+        for changed in dash.ctx.triggered:
+            prop_id, value = changed["prop_id"], changed["value"]
+            if dash.ctx.triggered_prop_ids.get(prop_id, {}).get("name") != name:
+                continue
+            if prop_id.endswith(".sort_by"):
+                first = value[0] if isinstance(value, list) and value else {}
+                column = first.get("column_id") if isinstance(first, dict) else None
+                if column is not None and not isinstance(column, str):
+                    return None
+                descending = first.get("direction") == "desc" if column else False
+                sort = None if column is None else ("-" if descending else "") + column
+                state = TableState(sort, state.page)
+            elif prop_id.endswith(".page_current"):
+                page = value if isinstance(value, int) and not isinstance(value, bool) else 0
+                state = TableState(state.sort, page + 1)
+        return view.with_table(name, state)
+
     def _navigation(view: View, trigger, value, inputs: dict) -> View | None:
         """The view a control's change opens (None: nothing to do)."""
         year = v.year(inputs["year"])
         if isinstance(trigger, dict):
-            if trigger.get("type") == "linked-table":
+            if trigger.get("type") == "table" and not dash.ctx.triggered[0]["prop_id"].endswith(
+                ".active_cell"
+            ):
+                return _table_change(view, trigger.get("name"))
+            if trigger.get("type") == "table":
                 param = trigger.get("param")
                 row = value.get("row_id") if isinstance(value, dict) else None
                 if param not in PAGES or not isinstance(row, str):

@@ -209,16 +209,19 @@ def data_table(
     link: tuple[str, str] | None = None,
     total: int | None = None,
     page_size: int = 15,
+    sort_by: list[dict] | None = None,
+    page_current: int = 0,
 ) -> html.Div:
-    """A sortable table (numbers sort as numbers) with the link to its whole list as CSV.
-    With `link` = (URL parameter, key), a click on that column's cell opens the row's page:
-    the row's id is the page's key, read by the navigation callback."""
+    """A sortable table (numbers sort as numbers) with the link to its whole list as CSV,
+    shown in order `sort_by` at page `page_current` (from 0). Its id is a pattern the
+    navigation callback listens to: the table's sort and page go into the URL. With `link` =
+    (URL parameter, key), a click on that column's cell opens the row's page: the row's id is
+    the page's key."""
     shown = [dict(r) for r in rows]
     style = dict(TABLE_STYLE)
     if link:
         for r in shown:
             r["id"] = r.get(link[1])
-        table_id: str | dict = {"type": "linked-table", "name": name, "param": link[0]}
         style["style_data_conditional"] = [
             {
                 "if": {"column_id": link[1]},
@@ -227,8 +230,6 @@ def data_table(
                 "cursor": "pointer",
             }
         ]
-    else:
-        table_id = f"{name}-table-data"
     head = []
     if total is not None and total > len(rows):
         head.append(html.Span(f"top {len(rows):,} of {total:,}", className="table-count"))
@@ -240,11 +241,13 @@ def data_table(
         [
             html.Div(head, className="table-head"),
             dash_table.DataTable(
-                id=table_id,
+                id={"type": "table", "name": name, "param": link[0] if link else ""},
                 columns=[f.column(key, label, kind) for key, label, kind in columns],
                 data=shown,
                 page_size=page_size,
+                page_current=page_current,
                 sort_action="native",
+                sort_by=sort_by or [],
                 cell_selectable=bool(link),
                 **style,
             ),

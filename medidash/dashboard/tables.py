@@ -11,16 +11,22 @@ neutralised).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
 from medidash.dashboard.formatting import number
 from medidash.dashboard.queries import DRUG, PROCEDURE, PRODUCTS, ListQuery, Marts
-from medidash.dashboard.urlstate import View
+
+if TYPE_CHECKING:  # urlstate checks a URL's table states against TABLES
+    from medidash.dashboard.urlstate import View
 
 # rows of a list a page holds (the table pages through them); the export has them all
 SHOWN = 100
+PAGE_ROWS = 15
+PAGES_SHOWN = math.ceil(SHOWN / PAGE_ROWS)
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class Table:
         if self.api is not None:
             path, params = self.api(view, year)
             return f"/api/v1/{path}?" + urlencode({**params, "year": year, "format": "csv"})
-        return f"/download/{name}" + view.search(year=year, measure=None, rate=None)
+        return f"/download/{name}" + view.search(year=year, measure=None, rate=None, tables=())
 
 
 GEO = ("nation", "state", "zip", "practice")

@@ -438,3 +438,137 @@ def test_layout_on_a_laptop_and_a_phone(open_page, artifacts_dir):
             assert overlap_x <= 0 or overlap_y <= 0, (a, b)
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
     shot(phone, "phone-provider", artifacts_dir)
+
+
+def column(pg, table: str, key: str) -> list[str]:
+    """The cells of one column of a table, as its current page shows them."""
+    return pg.locator(f"#{table}-table td[data-dash-column={key}]").all_inner_texts()
+
+
+def sort_table(pg, table: str, key: str) -> None:
+    """Click a column's sort arrow (once: ascending, twice: descending)."""
+    pg.click(f"#{table}-table th[data-dash-column={key}] .column-header--sort")
+
+
+def test_a_shared_url_keeps_each_tables_sort_and_page(open_page, long_zip, dashboard_server):
+    pg = open_page(f"/?zip={long_zip}&year=2023")
+    pg.wait_for_selector("#procedures-table td[data-dash-column=hcpcs_code]")
+    # the table holds the top 100 of 120 codes by events (Z0120 … Z0021); paid is 1.25 × i
+    sort_table(pg, "procedures", "paid_amount")
+    pg.wait_for_url("**procedures.sort=paid_amount**")
+    settle(pg)
+    pg.click("#procedures-table button.next-page")
+    pg.wait_for_url("**procedures.page=2**")
+    settle(pg)
+    shown = column(pg, "procedures", "hcpcs_code")
+    assert shown == [f"Z{i:04d}" for i in range(36, 51)]
+    shared = pg.url
+    assert query(pg) == {
+        "zip": long_zip,
+        "year": "2023",
+        "procedures.sort": "paid_amount",
+        "procedures.page": "2",
+    }
+    # descending, in the same table: the sort's direction is in the link too
+    sort_table(pg, "procedures", "paid_amount")
+    pg.wait_for_url("**procedures.sort=-paid_amount**")
+    settle(pg)
+    descending = column(pg, "procedures", "hcpcs_code")
+    # a new browser context (nothing kept but the link) shows the same rows in the same order
+    other = open_page(shared[len(dashboard_server) :])
+    other.wait_for_selector("#procedures-table td[data-dash-column=hcpcs_code]")
+    assert column(other, "procedures", "hcpcs_code") == shown
+    assert "2" in other.inner_text("#procedures-table .current-page-container")
+    again = open_page(pg.url[len(dashboard_server) :])
+    again.wait_for_selector("#procedures-table td[data-dash-column=hcpcs_code]")
+    assert column(again, "procedures", "hcpcs_code") == descending
+
+
+MEASURE_LABELS = {
+    "procedure_events": "Procedure events",
+    "paid_amount": "Medicare paid (Part B)",
+}
+
+
+def assert_page_follows_url(pg, marts) -> None:
+    """Every control shows what the URL says, and the map and the page show its data."""
+    settle(pg)
+    q = query(pg)
+    year = int(q.get("year", 2023))
+    measure = q.get("measure", "procedure_events")
+    rate = q.get("rate", "total")
+    assert MEASURE_LABELS[measure] in pg.inner_text("#measure"), q
+    assert pg.locator(f"#rate input[value={rate}]").is_checked(), q
+    assert pg.inner_text("#year").strip() == str(year), q
+    assert ("NY" in pg.inner_text("#provider-state")) == (q.get("pstate") == "NY"), q
+    for box in ("#provider-search", "#practice-search", "#code-search"):
+        assert pg.locator(f"{box} .dash-dropdown-value-item").count() == 0, (box, q)
+    assert pg.input_value("#zip-input") == "", q
+    # the map: California's value of the URL's measure, rate and year
+    value, clinicians = marts.execute(
+        f"select {measure}, clinician_count from marts.geo_summary where data_year = %s "
+        "and geo_level = 'state' and geo_id = 'CA'",
+        (year,),
+    ).fetchone()
+    expected = float(value) / clinicians if rate == "per_clinician" else float(value)
+    pg.wait_for_function(
+        "() => { const d = document.querySelector('#us-map .js-plotly-plot')?.data?.[0];"
+        " return d && d.locations.includes('CA'); }"
+    )
+    z = pg.evaluate(
+        "() => { const d = document.querySelector('#us-map .js-plotly-plot').data[0];"
+        " return d.z[d.locations.indexOf('CA')]; }"
+    )
+    assert z == pytest.approx(expected), q
+    assert pg.inner_text("#summary-year strong") == str(year), q
+    # the procedures table in the URL's order (by events, or by HCPCS code)
+    codes = [
+        c
+        for (c,) in marts.execute(
+            "select hcpcs_code from marts.procedure_counts where data_year = %s "
+            "and geo_level = 'state' and geo_id = 'CA' and not is_drug "
+            "order by event_count desc, hcpcs_code",
+            (year,),
+        )
+    ]
+    if q.get("procedures.sort") == "hcpcs_code":
+        codes.sort()
+    assert column(pg, "procedures", "hcpcs_code") == codes, q
+
+
+def test_back_and_forward_set_every_control_from_the_url(open_page, marts):
+    pg = open_page("/?zip=10001&year=2023")
+    pg.wait_for_selector("#detail-title")
+    pg.fill("#zip-input", "10001")  # the box, typed on the ZIP's page, then left
+    pg.press("#zip-input", "Enter")
+    settle(pg)
+    pg.goto(pg.url.split("?")[0] + "?state=CA&year=2023")
+    pg.wait_for_selector("#procedures-table td[data-dash-column=hcpcs_code]")
+    assert_page_follows_url(pg, marts)
+    steps = []  # the URL after each change
+    pick(pg, "#measure", "paid", "Medicare paid (Part B)")
+    pg.wait_for_url("**measure=paid_amount**")
+    steps.append(pg.url)
+    settle(pg)
+    pg.click("#rate label:has-text('Per clinician')")
+    pg.wait_for_url("**rate=per_clinician**")
+    steps.append(pg.url)
+    pick(pg, "#provider-state", "N", "NY")
+    pg.wait_for_url("**pstate=NY**")
+    steps.append(pg.url)
+    settle(pg)
+    sort_table(pg, "procedures", "hcpcs_code")
+    pg.wait_for_url("**procedures.sort=hcpcs_code**")
+    steps.append(pg.url)
+    pick(pg, "#year", "2022", "2022")
+    pg.wait_for_url("**year=2022**")
+    steps.append(pg.url)
+    assert_page_follows_url(pg, marts)
+    for url in reversed([pg.url.split("?")[0] + "?state=CA&year=2023", *steps[:-1]]):
+        pg.go_back()
+        pg.wait_for_url(url)
+        assert_page_follows_url(pg, marts)
+    for url in steps:
+        pg.go_forward()
+        pg.wait_for_url(url)
+        assert_page_follows_url(pg, marts)

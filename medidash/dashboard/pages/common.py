@@ -6,14 +6,16 @@ from __future__ import annotations
 from medidash.dashboard import layout
 from medidash.dashboard import validation as v
 from medidash.dashboard.queries import Marts
-from medidash.dashboard.tables import SHOWN, TABLES, cells
+from medidash.dashboard.tables import PAGE_ROWS, SHOWN, TABLES, cells
 from medidash.dashboard.urlstate import View
 
 
 def table(marts: Marts, name: str, view: View, year: int, title: str | None = None):
     """Table `name` for the page's view and year: the top SHOWN rows of its list (the
-    table pages through them), the list's total, the export of all of it."""
+    table pages through them) in the URL's order and page, the list's total, the export of
+    all of it."""
     spec = TABLES[name]
+    state = view.table(name)
     listed = marts.page(spec.query(marts, view, year), v.Page(SHOWN))
     body = layout.data_table(
         name,
@@ -22,6 +24,9 @@ def table(marts: Marts, name: str, view: View, year: int, title: str | None = No
         export_href=spec.export_href(name, view, year),
         link=spec.link,
         total=listed.total,
+        page_size=PAGE_ROWS,
+        sort_by=state.sort_by,
+        page_current=state.page - 1,
     )
     return layout.section(title or spec.title, body)
 
