@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from medidash.orchestration.stack import seaweedfs
 from medidash.ports import free_port
 
 ACCESS_KEY = "medidash-test"
@@ -70,46 +71,20 @@ def _weed() -> str:
 def seaweed(tmp_path_factory):
     root = tmp_path_factory.mktemp("seaweed")
     taken: set[int] = set()  # each with its gRPC companion (port + 10000) free too
-    master, volume, filer, s3 = (free_port(None, taken) for _ in range(4))
+    ports = {
+        name: free_port(None, taken) for name in ("weed_master", "weed_volume", "weed_filer", "s3")
+    }
     config = root / "s3.json"
-    config.write_text(
-        json.dumps(
-            {
-                "identities": [
-                    {
-                        "name": "medidash",
-                        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                    }
-                ]
-            }
-        )
-    )
+    seaweedfs.write_identity(config, ACCESS_KEY, SECRET_KEY)
     (root / "data").mkdir()
     log = open(root / "weed.log", "w")  # noqa: SIM115 - open for the server's lifetime
     process = subprocess.Popen(
-        [
-            _weed(),
-            "server",
-            "-s3",
-            f"-dir={root / 'data'}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-master.port={master}",
-            f"-volume.port={volume}",
-            f"-filer.port={filer}",
-            f"-s3.port={s3}",
-            f"-s3.config={config}",
-            "-s3.port.iceberg=0",  # fixed default ports: another weed may hold them
-            "-s3.port.lance=0",
-            "-master.volumeSizeLimitMB=64",
-            "-volume.max=100",
-        ],
+        seaweedfs.server_command(_weed(), root / "data", config, ports, volume_mb=64),
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "HOME": str(root)},
     )
-    store = SeaweedS3(f"http://127.0.0.1:{s3}", ACCESS_KEY, SECRET_KEY)
+    store = SeaweedS3(f"http://127.0.0.1:{ports['s3']}", ACCESS_KEY, SECRET_KEY)
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from medidash.orchestration.stack.processes import BIN_DIR, Launcher, StackPaths, secret_file
 
@@ -21,43 +22,52 @@ class S3:
     secret_key_file: str
 
 
+def write_identity(config: Path, access_key: str, secret_key: str) -> None:
+    """SeaweedFS's S3 identities file (`-s3.config`): one identity, every action, mode 0600."""
+    identity = {
+        "name": "medidash",
+        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
+    config.write_text(json.dumps({"identities": [identity]}))
+    config.chmod(0o600)
+
+
+def server_command(
+    weed: str, data: Path, config: Path, ports: dict[str, int], volume_mb: int = 256
+) -> list[str]:
+    """`weed server -s3` on 127.0.0.1 only, on `ports` (weed_master, weed_volume, weed_filer,
+    s3), storing in `data`; also what the tests' store runs (tests/integration/seaweed.py)."""
+    return [
+        weed,
+        "server",
+        "-s3",
+        f"-dir={data}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-master.port={ports['weed_master']}",
+        f"-volume.port={ports['weed_volume']}",
+        f"-filer.port={ports['weed_filer']}",
+        f"-s3.port={ports['s3']}",
+        f"-s3.config={config}",
+        # no Iceberg or Lance listeners: theirs are fixed ports another weed may hold
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-master.volumeSizeLimitMB={volume_mb}",
+        "-volume.max=100",
+    ]
+
+
 def start(launcher: Launcher, paths: StackPaths, ports: dict[str, int]) -> S3:
     secret_path = paths.stack / "s3-secret-key"
     secret_key = secret_file(secret_path)
     config = paths.stack / "s3.json"
-    config.write_text(
-        json.dumps(
-            {
-                "identities": [
-                    {
-                        "name": "medidash",
-                        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": secret_key}],
-                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                    }
-                ]
-            }
-        )
-    )
-    config.chmod(0o600)
+    write_identity(config, ACCESS_KEY, secret_key)
     data = paths.stack / "seaweedfs"
     data.mkdir(exist_ok=True)
     launcher.start(
         NAME,
-        [
-            str(BIN_DIR / "weed"),
-            "server",
-            "-s3",
-            f"-dir={data}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-master.port={ports['weed_master']}",
-            f"-volume.port={ports['weed_volume']}",
-            f"-filer.port={ports['weed_filer']}",
-            f"-s3.port={ports['s3']}",
-            f"-s3.config={config}",
-            "-master.volumeSizeLimitMB=256",
-            "-volume.max=100",
-        ],
+        server_command(str(BIN_DIR / "weed"), data, config, ports),
         {**os.environ, "HOME": str(data)},
     )
     return S3(f"http://127.0.0.1:{ports['s3']}", secret_key, str(secret_path))
