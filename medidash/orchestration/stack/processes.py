@@ -3,6 +3,7 @@ MEDIDASH_HOME, a launcher of process groups that waits for readiness, and the st
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -165,28 +166,22 @@ def stop_groups(pids: list[int], grace: float = STOP_GRACE_SECONDS) -> None:
             tracked += [parent, *parent.children(recursive=True)]
         except psutil.NoSuchProcess:
             continue
-    for pid in pids:
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    for process in tracked:
-        try:
-            process.terminate()
-        except psutil.NoSuchProcess:
-            pass
+    _signal(pids, tracked, signal.SIGTERM)
     _, survivors = psutil.wait_procs(tracked, timeout=grace)
     deadline = time.monotonic() + 5
     while any(_group_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
-    for pid in pids:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    for process in survivors:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
+    _signal(pids, survivors, signal.SIGKILL)
     psutil.wait_procs(survivors, timeout=5)
+
+
+def _signal(groups: list[int], processes: list, sig: signal.Signals) -> None:
+    """Send `sig` to each process group and to each (psutil) process, gone ones skipped."""
+    import psutil
+
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, sig)
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(sig)
