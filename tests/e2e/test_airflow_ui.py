@@ -12,16 +12,9 @@ import psycopg
 import pytest
 
 from medidash.orchestration.constants import DAG_ID, MARTS
-from medidash.settings import SPARK_JOBS_DIR
 from tests.e2e.local_stack import YEAR, Api
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (SPARK_JOBS_DIR / "step3_aggregate_load.py").exists(),
-        reason="the Spark jobs have not landed yet",
-    ),
-]
+pytestmark = pytest.mark.slow
 
 
 def test_a_run_triggered_from_the_ui_form_succeeds_and_loads_the_year(ui_run, stack, stack_release):

@@ -12,15 +12,8 @@ import pytest
 
 from medidash import settings
 from medidash.orchestration.constants import MARTS
-from medidash.settings import SPARK_JOBS_DIR
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (SPARK_JOBS_DIR / "step3_aggregate_load.py").exists(),
-        reason="the Spark jobs have not landed yet",
-    ),
-]
+pytestmark = pytest.mark.slow
 
 TARGET = settings.DBT_PROJECT_DIR / "target"
 

@@ -21,16 +21,9 @@ import psycopg
 import pytest
 
 from medidash.orchestration.constants import DAG_ID, MARTS
-from medidash.settings import SPARK_JOBS_DIR
 from tests.e2e.local_stack import YEAR, Api, medidash, stack_processes
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (SPARK_JOBS_DIR / "step3_aggregate_load.py").exists(),
-        reason="the Spark jobs have not landed yet",
-    ),
-]
+pytestmark = pytest.mark.slow
 
 
 def test_up_runs_the_dag_on_the_cluster_and_down_leaves_nothing(stack, stack_release, ui_run):
