@@ -5,6 +5,10 @@ Everything on the embedded defaults: the embedded PostgreSQL, a local lake, `loc
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import NoReturn
+
 from medidash import settings
 
 
@@ -33,26 +37,19 @@ def run(
     code = run_pipeline(str(release), year, verbose=verbose)
     if code or not serve:
         return code
-    return serve_dashboard(port)
+    serve_dashboard(port)
 
 
-def serve_dashboard(port: int) -> int:
-    """Serve the dashboard on `port` until stopped, in a process of its own, as `medidash
-    serve` runs it: this one has run the DAG, so Airflow is loaded here and its logging set up,
-    which gives gunicorn's error logger a handler of Airflow's (airflow.logging_config) beside
-    the one gunicorn adds, and every gunicorn line would be printed twice. The new process
-    starts clean (spawn) and imports only the dashboard."""
-    import multiprocessing
-
-    from medidash.dashboard.serve import serve
-
-    server = multiprocessing.get_context("spawn").Process(
-        target=serve, kwargs={"port": port}, name="medidash-serve"
+def serve_dashboard(port: int) -> NoReturn:
+    """Serve the dashboard on `port` until stopped, as `medidash serve` does: this process
+    becomes a fresh interpreter that imports only the dashboard. The one that ran the DAG has
+    Airflow loaded and its logging set up, which gives gunicorn's error logger a handler of
+    Airflow's (airflow.logging_config) beside the one gunicorn adds: every gunicorn line would
+    be printed twice. Ctrl-C and the exit status are then gunicorn's own."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    program = (
+        "import sys; from medidash.dashboard.serve import serve; "
+        "sys.exit(serve(port=int(sys.argv[1])))"
     )
-    server.start()
-    try:
-        server.join()
-    except KeyboardInterrupt:  # Ctrl-C reaches the server too, which stops
-        server.join()
-    code = server.exitcode
-    return code if code >= 0 else 128 - code  # killed by a signal: 128 + its number
+    os.execv(sys.executable, [sys.executable, "-c", program, str(port)])
