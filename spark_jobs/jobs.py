@@ -93,7 +93,7 @@ def read_clean(spark, lake: str, dataset: str, year: int):
     return spark.read.schema(schema).parquet(folder)
 
 
-def publish_directory(built: str, final: str) -> None:
+def swap_directory(built: str, final: str) -> None:
     """Swap a freshly written folder into place: the old one is moved aside, the new one
     renamed in, the old one deleted. A job killed at any point leaves either the old or the
     new folder at `final` (and a `_tmp_`/`_old_` leftover that the next run removes). On an

@@ -21,7 +21,7 @@ Records follow RFC 4180 in full: a file with a quoted line break is handed over 
 as one record per JSON line (spark_jobs/ingest_sources.py); every other file is read line by
 line. A required dataset (part_b, clinicians) without a valid row stops the run (BadInput)
 before any clean folder of the year is replaced: every dataset is built first, then all are
-published.
+swapped in.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from spark_jobs.jobs import (
     clean_leftovers,
     main_guard,
     parser,
-    publish_directory,
     run_folder,
+    swap_directory,
     union,
     write_reconciliation,
 )
@@ -176,7 +176,7 @@ def _ingest(spark: SparkSession, sources: list[SourceFile], year: int, lake: str
         if repeated is not None:
             repeated.unpersist()
     for built, final in built_folders:
-        publish_directory(built, final)
+        swap_directory(built, final)
 
     union(quarantined).write.mode("overwrite").parquet(storage.join(run_dir, "quarantine"))
     storage.delete(storage.join(run_dir, "work", "staged"))
