@@ -88,16 +88,24 @@ def _without_payments(step2_explode):
     return dataclasses.replace(procedures, rows=rows, fields=fields)
 
 
-def run(scale: float, workdir: Path) -> dict:
+def release_folder(workdir: Path, scale: float) -> Path:
+    """The generated release the pipeline bench times and the benches after it reuse (the
+    reference, the whole run), generated once per scale."""
     from medidash.generator.release import generate
+
+    release = workdir / f"release-{scale:g}"
+    if not (release / "manifest.json").exists():
+        generate(release, 2023, scale, 42, "current")
+    return release
+
+
+def run(scale: float, workdir: Path) -> dict:
     from medidash.warehouse import EmbeddedServer
     from spark_jobs import step1_ingest, step2_explode, step3_aggregate_load
     from spark_jobs.session import build_session
 
     workdir.mkdir(parents=True, exist_ok=True)
-    release = workdir / f"release-{scale:g}"
-    if not (release / "manifest.json").exists():
-        generate(release, 2023, scale, 42, "current")
+    release = release_folder(workdir, scale)
     url = settings.current().database_url or EmbeddedServer(workdir / "pg").start().url
     lake = workdir / "lake"
     shutil.rmtree(lake, ignore_errors=True)
@@ -124,6 +132,8 @@ def run(scale: float, workdir: Path) -> dict:
         started = time.perf_counter()
         report = step2_explode.explode(spark, str(lake), 2023, run_id)
         seconds = time.perf_counter() - started
+        # the run's reconciliation (rows and events per dataset): the reference checks its own
+        figures["reconciliation"] = report
         procedures = report["part_b"]["events_written"]
         prescriptions = report["part_d"]["events_written"]
         events = procedures + prescriptions
@@ -144,6 +154,7 @@ def run(scale: float, workdir: Path) -> dict:
         counts = step3_aggregate_load.load(spark, str(lake), 2023, run_id, url)
         seconds = time.perf_counter() - started
         landed = sum(v for k, v in counts.items() if k != "quarantine")
+        figures["landed_rows_by_table"] = counts
         figures.update(
             aggregate_load_seconds=round(seconds, 1),
             landed_rows=landed,
