@@ -117,9 +117,12 @@ def run(scale: float = 0.1, generator_scale: float = 1.0, only: list[str] | None
 
             report["pipeline"] = pipeline.run(scale, workdir / "pipeline")
         if "dashboard" in only:
-            from medidash.benchmarks import dashboard
+            from medidash.benchmarks import dashboard, dashboard_pages
             from medidash.warehouse import database_url
 
+            # the pages' marts hold two data years (issue 16's bar): land those not landed yet
+            landed = (max(dashboard_pages.YEARS),) if "pipeline" in only else ()
+            years = dashboard_pages.land_years(url, scale, workdir / "dashboard", landed)
             started = time.perf_counter()
             report["dbt"] = _dbt_build(url)
             report["dbt_build_seconds"] = round(time.perf_counter() - started, 1)
@@ -129,9 +132,8 @@ def run(scale: float = 0.1, generator_scale: float = 1.0, only: list[str] | None
                 report["dbt_build_seconds"] / scale, 1
             )
             report["dashboard"] = dashboard.run(database_url("dashboard"), n=1000)
-            from medidash.benchmarks import dashboard_pages
-
-            report["dashboard_pages"] = dashboard_pages.run(database_url("dashboard"), n=300)
+            pages = dashboard_pages.run(database_url("dashboard"), n=300)
+            report["dashboard_pages"] = {**years, **pages}
 
     report["targets"] = check_targets(report)
     write(report)
@@ -166,7 +168,8 @@ def write(report: dict) -> None:
     if "dbt" in report:
         scale = report["scale"]
         lines += [
-            f"## dbt build: {report['dbt_build_seconds']} s at scale {scale:g} "
+            f"## dbt build: {report['dbt_build_seconds']} s at scale {scale:g}, data years "
+            f"{report['dashboard']['years']} "
             f"(projected to scale 1 by proportion: {report['dbt_build_seconds_projected_scale_1']} s)",
             "",
             "| mart | rows | MiB | build s | MiB at scale 1 (by proportion) |",

@@ -13,6 +13,8 @@ import time
 
 import psycopg
 
+from medidash.benchmarks.dashboard_pages import marts_years
+
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -27,6 +29,7 @@ def run(database_url: str, n: int = 1000, seed: int = 7) -> dict:
         geos = conn.execute(
             "select geo_level, geo_id from marts.geo_summary where data_year = %s", (year,)
         ).fetchall()
+        years = marts_years(conn)
     if not geos:
         raise RuntimeError("the marts are empty: run the pipeline first")
     rng = random.Random(seed)
@@ -63,6 +66,8 @@ def run(database_url: str, n: int = 1000, seed: int = 7) -> dict:
         callback.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, response.data[:200]
     return {
+        "years": years,
+        "year": year,
         "lookups": n,
         "geographies": len(geos),
         "api_p50_ms": round(statistics.median(api), 2),
