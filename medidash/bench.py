@@ -16,6 +16,10 @@ from pathlib import Path
 from medidash import settings
 
 RESULTS = settings.PROJECT_ROOT / "bench" / "results"
+# what `--only` selects, in the order they run: the reference right after the pipeline (its
+# ratios are to the pipeline's seconds in this run, on the same release), then the whole run
+# on that release, the dashboard last (its marts are built from what was landed)
+BENCHES = ("generator", "pipeline", "reference", "whole_run", "dashboard")
 TARGETS = {
     "generator_national_seconds": ("generator", "national_seconds_estimate", "<=", 300),
     "explode_events_per_second": ("pipeline", "explode_events_per_second", ">=", 5_000_000),
@@ -28,6 +32,13 @@ TARGETS = {
         ">=",
         0.85,
     ),
+    # issue 18: MediDash within 2x of the single-node reference per stage (the moonshot), the
+    # reference's counts equal to MediDash's, a run's processes within 16 GiB
+    "ingest_ratio_to_reference": ("reference", "ingest_ratio_to_reference", "<=", 2),
+    "explode_ratio_to_reference": ("reference", "explode_ratio_to_reference", "<=", 2),
+    "aggregate_ratio_to_reference": ("reference", "aggregate_ratio_to_reference", "<=", 2),
+    "reference_count_disagreements": ("reference", "count_disagreements", "<=", 0),
+    "whole_run_peak_memory_gib": ("whole_run", "peak_memory_gib", "<=", 16),
     "api_p95_ms": ("dashboard", "api_p95_ms", "<=", 50),
     "callback_p95_ms": ("dashboard", "callback_p95_ms", "<=", 150),
     "provider_search_p95_ms": ("dashboard", "provider_search_p95_ms", "<=", 50),
@@ -93,8 +104,10 @@ def _dbt_build(database_url: str) -> dict:
 
 
 def run(scale: float = 0.1, generator_scale: float = 1.0, only: list[str] | None = None) -> int:
-    """Run the chosen benchmarks (default all three) and write bench/results/; the exit code."""
-    only = set(only or ["generator", "pipeline", "dashboard"])
+    """Run the chosen benchmarks (default all) and write bench/results/; the exit code."""
+    only = set(only or BENCHES)
+    if "reference" in only:
+        only.add("pipeline")  # the reference's ratios are to this run's pipeline figures
     workdir = settings.home() / "bench"
     workdir.mkdir(parents=True, exist_ok=True)
     report: dict = {
@@ -107,7 +120,7 @@ def run(scale: float = 0.1, generator_scale: float = 1.0, only: list[str] | None
         from medidash.benchmarks import generator
 
         report["generator"] = generator.run(generator_scale, workdir / "generator")
-    if "pipeline" in only or "dashboard" in only:
+    if only & {"pipeline", "whole_run", "dashboard"}:
         from medidash.warehouse import resolve_database_url
 
         url = resolve_database_url(None)
@@ -116,6 +129,16 @@ def run(scale: float = 0.1, generator_scale: float = 1.0, only: list[str] | None
             from medidash.benchmarks import pipeline
 
             report["pipeline"] = pipeline.run(scale, workdir / "pipeline")
+        if "reference" in only:
+            from medidash.benchmarks import pipeline, reference
+
+            release = pipeline.release_folder(workdir / "pipeline", scale)
+            report["reference"] = reference.run(release, workdir / "reference", report["pipeline"])
+        if "whole_run" in only:
+            from medidash.benchmarks import pipeline, whole_run
+
+            release = pipeline.release_folder(workdir / "pipeline", scale)
+            report["whole_run"] = whole_run.run(release, workdir / "whole_run")
         if "dashboard" in only:
             from medidash.benchmarks import dashboard, dashboard_pages
             from medidash.warehouse import database_url
@@ -187,6 +210,14 @@ def write(report: dict) -> None:
                 if not isinstance(value, dict | list):
                     lines.append(f"| {key} | {value} |")
             lines.append("")
+    if "reference" in report:
+        from medidash.benchmarks import reference
+
+        lines += reference.markdown(report["reference"], report["pipeline"])
+    if "whole_run" in report:
+        from medidash.benchmarks import whole_run
+
+        lines += whole_run.markdown(report["whole_run"])
     text = "\n".join(lines)
     (RESULTS / f"bench-{stamp}.md").write_text(text)
     (RESULTS / "latest.md").write_text(text)
