@@ -54,6 +54,13 @@ def _memory(process: psutil.Process) -> int:
         return process.memory_info().rss
 
 
+def _spark_launcher(process: psutil.Process) -> bool:
+    """spark-submit's shell scripts, before they exec the JVM."""
+    if process.name() not in ("bash", "sh", "dash"):
+        return False
+    return any(Path(part).name in ("spark-submit", "spark-class") for part in process.cmdline())
+
+
 class ProcessSampler:
     """Samples (time, pid, kind, bytes) of the run's processes until stopped; `kind` is final
     but for the run's own process, which `peaks` splits between dbt and Airflow."""
@@ -66,17 +73,25 @@ class ProcessSampler:
 
     def _kinds(self) -> dict[psutil.Process, str]:
         kinds = {self.run: "run"}
-        spark: set[int] = set()
-        for child in self.run.children(recursive=True):  # parents come before their children
+        processes, parent, jvm = {}, {}, set()
+        for child in self.run.children(recursive=True):
             try:
-                parent = child.ppid()
-                if child.name() == "java" or parent in spark:
-                    spark.add(child.pid)
-                    kinds[child] = "spark"
-                else:
-                    kinds[child] = "airflow"
+                parent[child.pid] = child.ppid()
+                processes[child.pid] = child
+                if child.name() == "java" or _spark_launcher(child):
+                    jvm.add(child.pid)
             except psutil.Error:
                 continue
+
+        def under_jvm(pid: int) -> bool:
+            while pid in parent:  # up to the run's own process, which is not in the map
+                if pid in jvm:
+                    return True
+                pid = parent[pid]
+            return False
+
+        for pid, process in processes.items():
+            kinds[process] = "spark" if under_jvm(pid) else "airflow"
         if self.postmaster is not None:
             kinds[self.postmaster] = "postgresql"
             for child in self.postmaster.children(recursive=True):
