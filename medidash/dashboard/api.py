@@ -361,6 +361,23 @@ _SERIES_GEO = [
         "Geography of the series (default US for the nation).",
     ),
 ]
+
+
+def _product_paths(path: str, key: dict, what: str, providers: str, schema: str) -> dict:
+    """The OpenAPI entries of `_product_routes`' four routes of one product kind under
+    `path`, naming the product by path parameter `key`."""
+    return {
+        path: _object_op(f"{what}'s national figure", [key, _YEAR], schema),
+        f"{path}/states": _list_op(f"{what} in every state (for a map)", [key, _YEAR], WHOLE),
+        f"{path}/providers": _list_op(providers, [key, _YEAR, _STATE], 25),
+        f"{path}/series": _list_op(
+            f"{what} in every loaded year (nationally, or in one geography)",
+            [key, *_SERIES_GEO],
+            WHOLE,
+        ),
+    }
+
+
 _DRUGS_FLAG = _param(
     "drugs",
     "query",
@@ -632,33 +649,19 @@ OPENAPI = {
             [_NPI],
             WHOLE,
         ),
-        "/api/v1/procedures/{code}": _object_op(
-            "A HCPCS code's national figure", [_CODE, _YEAR], "Procedure"
+        **_product_paths(
+            "/api/v1/procedures/{code}",
+            _CODE,
+            "A HCPCS code",
+            "The providers billing a HCPCS code, by events",
+            "Procedure",
         ),
-        "/api/v1/procedures/{code}/states": _list_op(
-            "A HCPCS code in every state (for a map)", [_CODE, _YEAR], WHOLE
-        ),
-        "/api/v1/procedures/{code}/providers": _list_op(
-            "The providers billing a HCPCS code, by events", [_CODE, _YEAR, _STATE], 25
-        ),
-        "/api/v1/procedures/{code}/series": _list_op(
-            "A HCPCS code in every loaded year (nationally, or in one geography)",
-            [_CODE, *_SERIES_GEO],
-            WHOLE,
-        ),
-        "/api/v1/drugs/{generic_name}": _object_op(
-            "A generic drug's national figure", [_DRUG, _YEAR], "Drug"
-        ),
-        "/api/v1/drugs/{generic_name}/states": _list_op(
-            "A generic drug in every state (for a map)", [_DRUG, _YEAR], WHOLE
-        ),
-        "/api/v1/drugs/{generic_name}/providers": _list_op(
-            "The prescribers of a generic drug, by claims", [_DRUG, _YEAR, _STATE], 25
-        ),
-        "/api/v1/drugs/{generic_name}/series": _list_op(
-            "A generic drug in every loaded year (nationally, or in one geography)",
-            [_DRUG, *_SERIES_GEO],
-            WHOLE,
+        **_product_paths(
+            "/api/v1/drugs/{generic_name}",
+            _DRUG,
+            "A generic drug",
+            "The prescribers of a generic drug, by claims",
+            "Drug",
         ),
     },
     "components": {

@@ -10,6 +10,8 @@ then follows."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import dash
 import plotly.graph_objects as go
 from dash import ALL, Dash, Input, Output, State, dcc, html
@@ -71,6 +73,26 @@ def _year(value) -> int | None:
 def _written(search, pushed) -> bool:
     """Whether `search` is the URL `_navigate` wrote last from the page's own controls."""
     return pushed is not None and search == pushed
+
+
+def _type_ahead(suggest: Callable[..., list[dict]]) -> Callable:
+    """A type-ahead's callback, called (text, *filters, year, current value): the text and
+    the year checked (an invalid one, or an invalid filter, changes nothing), a text shorter
+    than 2 characters or no year empties the menu (unless a choice is shown in it), else
+    `suggest(text, year, *filters)` fills it."""
+
+    def callback(text, *rest):
+        *filters, year, current = rest
+        try:
+            text = v.api_search_text(text)
+            year = v.year(year)
+            if len(text) < 2 or year is None:
+                return dash.no_update if current else []
+            return suggest(text, year, *filters)
+        except v.InvalidInput:
+            return dash.no_update
+
+    return callback
 
 
 def _open(view: View, kind: str, key: str) -> View:
@@ -139,7 +161,7 @@ def register(app: Dash, marts: Marts) -> None:
             # one changed since (a second click) must not be set back
             values = list(shown[:5])
         # the searches only open pages: empty again once one is open (the page says what it is)
-        values += [None, None, None, ""]
+        values += [None, None, None, None]
         # unchanged values are not sent: each would run the callbacks listening to it
         return tuple(
             dash.no_update if new == old else new for new, old in zip(values, shown, strict=True)
@@ -225,14 +247,8 @@ def register(app: Dash, marts: Marts) -> None:
         State("year", "value"),
         State("practice-search", "value"),
     )
-    def _suggest(text, year, current):
-        try:
-            text = v.search_text(text)
-            year = v.year(year)
-        except v.InvalidInput:
-            return dash.no_update
-        if len(text) < 2 or year is None:
-            return dash.no_update if current else []
+    @_type_ahead
+    def _suggest(text, year):
         return [
             {
                 "label": f"{p['name']} ({p['practice_id']}, {p['state'] or '–'})",
@@ -249,17 +265,9 @@ def register(app: Dash, marts: Marts) -> None:
         State("year", "value"),
         State("provider-search", "value"),
     )
-    def _suggest_providers(text, state, provider_type, year, current):
-        try:
-            text = v.api_search_text(text)
-            state = v.state(state)
-            provider_type = v.provider_type(provider_type)
-            year = v.year(year)
-        except v.InvalidInput:
-            return dash.no_update
-        if len(text) < 2 or year is None:
-            return dash.no_update if current else []
-        query = marts.provider_search(year, text, state, provider_type)
+    @_type_ahead
+    def _suggest_providers(text, year, state, provider_type):
+        query = marts.provider_search(year, text, v.state(state), v.provider_type(provider_type))
         return [
             {
                 "label": f"{p['display_name'] or '–'} · {p['provider_type'] or '–'} · "
@@ -275,14 +283,8 @@ def register(app: Dash, marts: Marts) -> None:
         State("year", "value"),
         State("code-search", "value"),
     )
-    def _suggest_codes(text, year, current):
-        try:
-            text = v.api_search_text(text)
-            year = v.year(year)
-        except v.InvalidInput:
-            return dash.no_update
-        if len(text) < 2 or year is None:
-            return dash.no_update if current else []
+    @_type_ahead
+    def _suggest_codes(text, year):
         return [
             {
                 "label": f"{r['key']} · {r['label']}"
@@ -374,7 +376,10 @@ def register(app: Dash, marts: Marts) -> None:
             elif prop_id.endswith(".page_current"):
                 page = value if isinstance(value, int) and not isinstance(value, bool) else 0
                 state = TableState(state.sort, page + 1)
-        return view.with_table(name, state)
+        try:
+            return view.with_table(name, state)
+        except v.InvalidInput:
+            return None  # a table of the page before this one
 
     def _navigation(view: View, trigger, value, inputs: dict) -> View | None:
         """The view a control's change opens (None: nothing to do)."""
