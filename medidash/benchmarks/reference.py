@@ -177,6 +177,8 @@ def _read(con, table: str, path: Path, header, status: str) -> None:
 
     n = len(header.cells)
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n + 1)) + "}"
+    # by content, as the release reader tells it (a gzip file need not be named .gz)
+    compression = "gzip" if header.file.compression == "gzip" else "none"
     for parallel in ("true", "false"):  # the parallel scanner pads no quoted line break
         try:
             con.execute(
@@ -184,7 +186,7 @@ def _read(con, table: str, path: Path, header, status: str) -> None:
                 f"from read_csv({_text(str(path))}, header = true, auto_detect = false, "
                 f"delim = {_text(header.delimiter)}, quote = '\"', escape = '\"', "
                 f"columns = {columns}, null_padding = true, nullstr = '\x01', "
-                f"parallel = {parallel}, store_rejects = true, "
+                f"compression = '{compression}', parallel = {parallel}, store_rejects = true, "
                 f"rejects_table = 'rejects_{table}', rejects_scan = 'scan_{table}')"
             )
             return
