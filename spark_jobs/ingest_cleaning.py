@@ -9,12 +9,14 @@ from operator import add
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, StringType
 
 # A longer record is garbage and is quarantined unparsed, so it never reaches the CSV parser
 # (which would hold it, and copies of it, in memory); the release reader cuts records there.
 from medidash.release.reader import MAX_RECORD_CHARS
 
 COPYRIGHT_NPI = "0000000001"
+SIMPLE_RECORD = "medidash_simple_record"  # the fast path's SQL function (parse_fields)
 RAW_RECORD_LIMIT = 10_000
 NUMBER = r"^[0-9]+(\.[0-9]+)?$|^\.[0-9]+$"
 # contract section 2 (v2): counts and amounts above 10^10 and event counts above 10^9 are out
@@ -127,14 +129,20 @@ def clean_schema(dataset: str) -> str:
 # -- classification -------------------------------------------------------------------------
 
 
-def parse_fields(lines: DataFrame, header: list[str], delimiter: str) -> DataFrame:
+def parse_fields(
+    lines: DataFrame, header: list[str], delimiter: str, *, fast: bool = True
+) -> DataFrame:
     """Split each raw line into its fields (RFC 4180 quoting) and count them.
 
     In: source_file, line_number, raw. Out: the same plus `n_fields` and one string column per
-    header position (`c0`, `c1`, …). The CSV parser flags a line whose field count is not the
+    header position (`c0`, `c1`, …). A plainly formed record (the header's number of fields,
+    each unquoted or wholly quoted: nearly every record) is split by `SimpleRecord`
+    (spark_jobs/java), which returns exactly what the CSV parser would; every other one goes
+    to the CSV parser (Spark's `from_csv`), which flags a line whose field count is not the
     header's; only such lines (rare) are counted again outside quotes for the error message, so
     a line with a field too many or too few, or with an unbalanced quote, is seen for what it is.
     `n_fields` is -1 for unbalanced or malformed quoting and -2 for an over-long record.
+    Without `fast`, the parser reads every record (the reference the fast path is tested on).
     """
     n = len(header)
     schema = ", ".join(f"c{i} string" for i in range(n)) + ", _malformed string"
@@ -145,25 +153,44 @@ def parse_fields(lines: DataFrame, header: list[str], delimiter: str) -> DataFra
         "mode": "PERMISSIVE",
         "columnNameOfCorruptRecord": "_malformed",
     }
-    fits = F.length("raw") <= MAX_RECORD_CHARS
-    raw = F.when(fits, F.col("raw"))
-    quotes = F.length(raw) - F.length(F.replace(raw, F.lit('"'), F.lit("")))
-    counted = F.size(
-        F.split(F.regexp_replace(raw, r'"([^"]|"")*"', ""), _regex_escape(delimiter), -1)
+    lines.sparkSession.udf.registerJavaFunction(
+        SIMPLE_RECORD, "medidash.spark.SimpleRecord", ArrayType(StringType())
     )
-    return lines.select(
-        "source_file", "line_number", "raw", F.from_csv(raw, schema, options).alias("fields")
-    ).select(
+    # a record of at most MAX_RECORD_CHARS bytes has at most as many characters: the count of
+    # characters (a pass over the record) is only taken for the rare longer one
+    fits = (F.octet_length("raw") <= MAX_RECORD_CHARS) | (F.length("raw") <= MAX_RECORD_CHARS)
+    raw = F.when(fits, F.col("raw"))
+    split = F.call_function(SIMPLE_RECORD, raw, F.lit(delimiter), F.lit(n))
+    simple = lines.select(
         "source_file",
         "line_number",
         "raw",
-        F.when(~fits, F.lit(-2))
+        fits.alias("_fits"),
+        (split if fast else F.lit(None).cast("array<string>")).alias("_simple"),
+    )
+    # the parser reads only what the fast path left
+    hard = F.when(F.col("_fits") & F.col("_simple").isNull(), F.col("raw"))
+    quotes = F.octet_length(hard) - F.octet_length(F.replace(hard, F.lit('"'), F.lit("")))
+    counted = F.size(
+        F.split(F.regexp_replace(hard, r'"([^"]|"")*"', ""), _regex_escape(delimiter), -1)
+    )
+    return simple.select("*", F.from_csv(hard, schema, options).alias("fields")).select(
+        "source_file",
+        "line_number",
+        "raw",
+        F.when(~F.col("_fits"), F.lit(-2))
+        .when(F.col("_simple").isNotNull(), F.lit(n))
         .when(quotes % 2 != 0, F.lit(-1))
         .when(F.col("fields._malformed").isNull(), F.lit(n))
         .when(counted != n, counted)
         .otherwise(F.lit(-1))
         .alias("n_fields"),
-        *[F.col(f"fields.c{i}").alias(f"c{i}") for i in range(n)],
+        *[
+            F.when(F.col("_simple").isNotNull(), F.get("_simple", i))
+            .otherwise(F.col(f"fields.c{i}"))
+            .alias(f"c{i}")
+            for i in range(n)
+        ],
     )
 
 
@@ -261,7 +288,8 @@ def escape_controls(col: Column, pattern: str) -> Column:
 
 
 def _control_reason(header: list[str], pattern: str) -> Column:
-    """The first field holding a control character, named with its (escaped) value."""
+    """The first field holding a control character, named with its (escaped) value; reads
+    `_controls`, whether the record holds one (`classify` looks once)."""
     fields = [
         F.when(
             F.col(f"c{i}").rlike(pattern),
@@ -276,7 +304,7 @@ def _control_reason(header: list[str], pattern: str) -> Column:
         "the record holds a control character",
         escape_controls(F.substring("raw", 1, 200), pattern),
     )
-    return F.when(F.col("raw").rlike(pattern), F.coalesce(*fields, whole))
+    return F.when(F.col("_controls"), F.coalesce(*fields, whole))
 
 
 def classify(
@@ -334,7 +362,9 @@ def classify(
             )
         )
     # the reason is computed once, in its own projection; status only tests it
-    with_reason = parsed.select("*", F.coalesce(*reasons).alias("_reason"))
+    # whether the record holds a control character is asked once (a pass over the record)
+    controls = parsed.select("*", F.col("raw").rlike(pattern).alias("_controls"))
+    with_reason = controls.select("*", F.coalesce(*reasons).alias("_reason"))
     status = (
         F.when(npi == COPYRIGHT_NPI, F.lit("filtered"))
         .when(F.col("_reason").isNotNull(), F.lit("quarantined"))
@@ -343,14 +373,14 @@ def classify(
     # a quarantined record's raw text is kept with its control characters escaped (cut first:
     # only RAW_RECORD_LIMIT characters are kept)
     raw = F.when(
-        F.col("raw").rlike(pattern),
+        F.col("_controls"),
         escape_controls(F.substring("raw", 1, RAW_RECORD_LIMIT + 1), pattern),
     ).otherwise(F.col("raw"))
     return (
         with_reason.withColumn("status", status)
         .withColumn("reason", F.when(F.col("status") == "quarantined", F.col("_reason")))
         .withColumn("raw", raw)
-        .drop("_reason")
+        .drop("_reason", "_controls")
     )
 
 
@@ -358,26 +388,25 @@ DUPLICATE_KEY = ["source_file", "_hash", "_hash32", "_length"]
 
 
 def repeated_records(records: DataFrame) -> DataFrame:
-    """Per record that occurs more than once in its file among the `valid` ones: its key and
-    the line number of its first copy. Records are compared by their parsed fields (contract
-    v2: however they were quoted), through a 96-bit hash of the fields and their length (a
-    false match among 40 million records has a chance near 1e-14), so this table is built
-    from small rows, and is small: duplicates are rare. `records` are classified records, or
-    staged ones (which carry the key)."""
+    """Per record that occurs more than once in its file among the `valid` ones: its key, the
+    line number of its first copy and its number of copies (`_copies`). Records are compared
+    by their parsed fields (contract v2: however they were quoted), through a 96-bit hash of
+    the fields and their length (a false match among 40 million records has a chance near
+    1e-14), so this table is built from small rows, and is small: duplicates are rare.
+    `records` are classified records, or staged ones (which carry the key)."""
     return (
         with_record_key(records)
         .where(F.col("_hash").isNotNull())
         .groupBy(*DUPLICATE_KEY)
         .agg(F.min("line_number").alias("_first"), F.count(F.lit(1)).alias("_copies"))
         .where(F.col("_copies") > 1)
-        .drop("_copies")
     )
 
 
 def with_record_key(classified: DataFrame) -> DataFrame:
-    """The `valid` records with their comparison key: two hashes and the total length of their
-    parsed fields (`cN`; an empty field is an empty field, quoted or not); a frame that has it
-    already is returned as it is."""
+    """The `valid` records with their comparison key: two hashes and the total length in bytes
+    of their parsed fields (`cN`; an empty field is an empty field, quoted or not); a frame
+    that has it already is returned as it is."""
     if "_hash" in classified.columns:
         return classified
     candidates = F.col("status") == "valid"
@@ -389,7 +418,8 @@ def with_record_key(classified: DataFrame) -> DataFrame:
         "*",
         F.when(candidates, F.xxhash64(*values)).alias("_hash"),
         F.when(candidates, F.hash(*values)).alias("_hash32"),
-        F.when(candidates, reduce(add, [F.length(v) for v in values])).alias("_length"),
+        # bytes, not characters: as telling, without a pass over every field
+        F.when(candidates, reduce(add, [F.octet_length(v) for v in values])).alias("_length"),
     )
 
 
@@ -412,7 +442,7 @@ def mark_duplicates(
             & (F.col("line_number") != F.col("_first")),
             F.lit("duplicate"),
         ).otherwise(F.col("status")),
-    ).drop(*DUPLICATE_KEY[1:], "_first")
+    ).drop(*DUPLICATE_KEY[1:], "_first", "_copies")
 
 
 def staged(classified: DataFrame, dataset: str, columns: dict[str, str]) -> DataFrame:
@@ -533,8 +563,15 @@ def clean_columns(dataset: str, columns: dict[str, str]) -> list[Column]:
     return derived
 
 
-def counts(classified: DataFrame) -> DataFrame:
-    return classified.groupBy("status").count()
+def status_counts(staged: DataFrame, repeated: DataFrame) -> dict[str, int]:
+    """Records per status once duplicates are marked, without marking them: every copy of a
+    repeated record but its first is a `duplicate` instead of `valid` (`repeated_records`)."""
+    status = {r["status"]: r["count"] for r in staged.groupBy("status").count().collect()}
+    extra = repeated.agg(F.sum(F.col("_copies") - 1)).first()[0] or 0
+    if extra:
+        status["valid"] -= extra
+        status["duplicate"] = status.get("duplicate", 0) + extra
+    return status
 
 
 RECONCILIATION_KEYS = (

@@ -88,7 +88,11 @@ def numbered_lines(spark: SparkSession, path: str, source: str) -> DataFrame:
         .select(
             F.lit(source).alias("source_file"),
             (F.col("offset") + F.col("mid") - F.col("first") + 1).alias("line_number"),
-            F.expr("trim(TRAILING '\\r' FROM raw)").alias("raw"),
+            # Hadoop's line reader ends a line at LF, CRLF or CR; a CR left at the end is
+            # trimmed where there is one (the trim itself walks the whole line)
+            F.when(F.col("raw").endswith("\r"), F.expr("trim(TRAILING '\\r' FROM raw)"))
+            .otherwise(F.col("raw"))
+            .alias("raw"),
         )
         .where((F.col("line_number") > 1) & (F.trim("raw") != ""))
     )
@@ -154,8 +158,7 @@ def _ingest(spark: SparkSession, sources: list[SourceFile], year: int, lake: str
             repeated = cleaning.repeated_records(staged).persist(StorageLevel.MEMORY_AND_DISK)
             small = repeated.count() <= BROADCAST_REPEATED_ROWS
             marked = cleaning.mark_duplicates(staged, repeated, broadcast=small)
-            status = {r["status"]: r["count"] for r in cleaning.counts(marked).collect()}
-            report[dataset] = cleaning.reconciliation(status)
+            report[dataset] = cleaning.reconciliation(cleaning.status_counts(staged, repeated))
             if dataset in REQUIRED and not report[dataset]["valid_rows"]:
                 repeated.unpersist()
                 for folder, _ in built_folders:

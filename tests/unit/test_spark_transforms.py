@@ -77,6 +77,58 @@ def test_classify_order_and_reasons(spark):
     )
 
 
+# records at and past every edge of RFC 4180 quoting, for a comma and a tab file
+QUOTING_CORPUS = [
+    "a,b,c",
+    '"a","b","c"',
+    '"a,1","b""x""","c"',
+    '"",,"c"',
+    ",,",
+    '"a",b,',
+    ' "a",b,c',
+    '"a" ,b,c',
+    '"a"x,b,c',
+    'a"b,c,d',
+    '"a,b,c',
+    '"a""",b,c',
+    '"""",b,c',
+    '"a"","b",c',
+    "a,b",
+    "a,b,c,d",
+    "a,b,c,",
+    '"a\nb",c,d',
+    "a\rb,c,d",
+    '" a ", b ,c ',
+    "\u00e9t\u00e9,\u4e2d,\x00\x07",
+    '"",""," "',
+    '"a""b""c",,',
+    "a\tb,c,d",
+    '"a\tb",c,d',
+]
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t"])
+def test_the_fast_path_splits_as_the_csv_parser_does(spark, delimiter):
+    """Every record the fast path (SimpleRecord) splits gets exactly the CSV parser's fields
+    and count; the plain records take it, the others go to the parser."""
+    records = [r.replace(",", delimiter) if delimiter != "," else r for r in QUOTING_CORPUS]
+    lines = spark.createDataFrame(
+        [("f", i + 2, r) for i, r in enumerate(records)],
+        "source_file string, line_number bigint, raw string",
+    )
+    header = ["x", "y", "z"]
+    fast = cleaning.parse_fields(lines, header, delimiter)
+    assertDataFrameEqual(fast, cleaning.parse_fields(lines, header, delimiter, fast=False))
+    took = [
+        r[0]
+        for r in lines.select(
+            F.call_function(cleaning.SIMPLE_RECORD, "raw", F.lit(delimiter), F.lit(3)).isNotNull()
+        ).collect()
+    ]
+    # the plain records take the fast path; the others are the parser's
+    assert took[:6] == [True] * 6 and sum(took) >= 10, took
+
+
 PART_B = (
     "npi string, hcpcs_code string, place_of_service string, state string, zip5 string, "
     "tot_srvcs double, tot_bene_day_srvcs bigint"
