@@ -519,14 +519,17 @@ def ccn(col: Column) -> Column:
     )
 
 
-def number(col: Column, type_: str) -> Column:
-    """A checked count or amount, typed: a bigint keeps the integer part (exactly, from the
-    digits), a decimal is parsed at its own scale (one rounding, half up), a double directly.
-    Classification has quarantined every value these types could not hold (out of range)."""
+def number(col: Column, type_: str, *, checked: bool = False) -> Column:
+    """A count or amount, typed (NULL unless a non-negative number): a bigint keeps the integer
+    part (exactly, from the digits), a decimal is parsed at its own scale (one rounding, half
+    up), a double directly. Classification has quarantined every value these types could not
+    hold (out of range); a `checked` value (CHECKED_NUMBERS) of a valid record is a number or
+    blank already, and is not matched again."""
     value = F.trim(col)
-    valid = value.rlike(NUMBER)
+    valid = value != "" if checked else value.rlike(NUMBER)
     if type_ == "bigint":
-        digits = _integer_part(value)
+        # the digits before the point (leading zeros are no matter to the cast)
+        digits = F.substring_index(value, ".", 1)
         return F.when(valid, F.when(digits == "", F.lit(0)).otherwise(digits).cast("bigint"))
     return F.when(valid, value.cast(type_))
 
@@ -538,6 +541,7 @@ def clean_columns(dataset: str, columns: dict[str, str]) -> list[Column]:
     def raw(name: str) -> Column:
         return F.col(columns[name]) if name in columns else F.lit(None).cast("string")
 
+    checked = {name for name, _ in CHECKED_NUMBERS.get(dataset, [])}
     derived = []
     for name, type_ in CLEAN_COLUMNS[dataset]:
         if name == "zip5":
@@ -556,7 +560,7 @@ def clean_columns(dataset: str, columns: dict[str, str]) -> list[Column]:
             score = F.trim(raw(name))
             value = F.when(score.rlike(r"^[0-9]+(\.[0-9]+)?$"), score.cast("double"))
         elif type_ != "string":
-            value = number(raw(name), type_)
+            value = number(raw(name), type_, checked=name in checked)
         else:
             value = text(raw(name))
         derived.append(value.cast(type_).alias(name))
