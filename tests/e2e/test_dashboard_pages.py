@@ -138,6 +138,16 @@ def title(pg, start: str) -> str:
     return pg.inner_text("#detail-title")
 
 
+def map_paid_per_clinician(pg) -> None:
+    """Set the map to Medicare paid per clinician, waiting for each choice's URL."""
+    pick(pg, "#measure", "paid", "Medicare paid (Part B)")
+    pg.wait_for_url("**measure=paid_amount**")
+    settle(pg)
+    pg.click("#rate label:has-text('Per clinician')")
+    pg.wait_for_url("**rate=per_clinician**")
+    settle(pg)
+
+
 def pctile_text(value) -> str:
     return "–" if value is None else f"{value:.1f}"
 
@@ -308,12 +318,7 @@ def test_state_zip_practice_against_the_nation(open_page, marts):
 def test_a_shared_url_reopens_the_same_view(browser, open_page, dashboard_server):
     pg = open_page("/?state=CA")
     pg.wait_for_selector("#specialty-treemap .treemap")
-    pick(pg, "#measure", "paid", "Medicare paid (Part B)")
-    pg.wait_for_url("**measure=paid_amount**")
-    settle(pg)
-    pg.click("#rate label:has-text('Per clinician')")
-    pg.wait_for_url("**rate=per_clinician**")
-    settle(pg)
+    map_paid_per_clinician(pg)
     # a specialty of the treemap filters the page's provider list
     pg.locator("#specialty-treemap .slice", has_text="INTERNAL MEDICINE").first.click()
     pg.wait_for_url("**specialty=INTERNAL+MEDICINE**")
@@ -482,6 +487,14 @@ def test_a_shared_url_keeps_each_tables_sort_and_page(open_page, long_zip, dashb
     again = open_page(pg.url[len(dashboard_server) :])
     again.wait_for_selector("#procedures-table td[data-dash-column=hcpcs_code]")
     assert column(again, "procedures", "hcpcs_code") == descending
+    # a link's table state is checked like every other value of it
+    for bad, error in (
+        ("procedures.sort=-nope", "table procedures has no column nope"),
+        ("procedures.page=8", "procedures.page must be a number from 1 to 7"),
+        ("code-states.sort=geo_id", "no table code-states on this page"),
+    ):
+        again.goto(f"{dashboard_server}/?zip={long_zip}&{bad}")
+        again.wait_for_selector(f"text=Invalid link: {error}")
 
 
 MEASURE_LABELS = {
