@@ -132,8 +132,6 @@ def register(app: Dash, marts: Marts) -> None:
         Output("measure", "options"),
         Output("measure", "value"),
         Output("rate", "value"),
-        Output("provider-state", "value"),
-        Output("provider-type", "value"),
         Output("practice-search", "value"),
         Output("provider-search", "value"),
         Output("code-search", "value"),
@@ -143,8 +141,6 @@ def register(app: Dash, marts: Marts) -> None:
         State("measure", "options"),
         State("measure", "value"),
         State("rate", "value"),
-        State("provider-state", "value"),
-        State("provider-type", "value"),
         State("practice-search", "value"),
         State("provider-search", "value"),
         State("code-search", "value"),
@@ -155,11 +151,11 @@ def register(app: Dash, marts: Marts) -> None:
         options = MAP_OPTIONS[_map_kind(view.kind)]
         measure = view.measure if view.measure in options else default_measure(view.kind)
         listed = [{"label": label, "value": key} for key, (label, _) in options.items()]
-        values = [listed, measure, view.rate or "total", view.pstate, view.ptype]
+        values = [listed, measure, view.rate or "total"]
         if _written(search, pushed) and listed == shown[0]:
             # the URL `_navigate` wrote from these very controls: they are right already, and
             # one changed since (a second click) must not be set back
-            values = list(shown[:5])
+            values = list(shown[:3])
         # the searches only open pages: empty again once one is open (the page says what it is)
         values += [None, None, None, None]
         # unchanged values are not sent: each would run the callbacks listening to it
@@ -170,19 +166,26 @@ def register(app: Dash, marts: Marts) -> None:
     @app.callback(
         Output("provider-state", "options"),
         Output("provider-type", "options"),
+        Output("provider-state", "value"),
+        Output("provider-type", "value"),
         Input("year", "value"),
         Input("url", "search"),
+        State("pushed", "data"),
         State("provider-state", "options"),
         State("provider-type", "options"),
+        State("provider-state", "value"),
+        State("provider-type", "value"),
     )
-    def _filters(year, search, state_options, type_options):
-        # a dropdown drops a value its options lack (and the URL would lose it): the URL's
-        # filters are options even in a year without such providers
+    def _filters(year, search, pushed, *shown):
+        # a dropdown drops a value its options lack, and the URL would lose it: the options
+        # and the values come together, the URL's filters among the options even in a year
+        # without such providers
         view = parse(search)
+        state_options, type_options, *values = shown
+        if not view.error and not _written(search, pushed):
+            values = [view.pstate, view.ptype]  # else the controls that wrote it show it
         url_only = list(dash.ctx.triggered_prop_ids) == ["url.search"] and state_options
         if url_only:
-            if view.error:
-                return dash.no_update, dash.no_update
             states, types = state_options, type_options or []
         else:
             year = marts.resolve_year(_year(year))
@@ -192,18 +195,20 @@ def register(app: Dash, marts: Marts) -> None:
             types = [
                 {
                     "label": f"{t['provider_type']} ({t['provider_count']:,})",
-                    "value": t["provider_type"],
+                    # as the URL holds it (`validation.provider_type`), so the two compare
+                    "value": v.provider_type(t["provider_type"]),
                 }
                 for t in marts.first(marts.provider_types(year), None)
             ]
         new = []
-        for options, value in ((states, view.pstate), (types, view.ptype)):
+        for options, value in zip((states, types), values, strict=True):
             if value is not None and value not in [o["value"] for o in options]:
                 options = [*options, {"label": value, "value": value}]
             new.append(options)
-        if url_only and new == [states, types]:
-            return dash.no_update, dash.no_update
-        return tuple(new)
+        # unchanged values are not sent: each would run the callbacks listening to it
+        return tuple(
+            dash.no_update if n == old else n for n, old in zip([*new, *values], shown, strict=True)
+        )
 
     @app.callback(
         Output("us-map", "figure"),

@@ -325,6 +325,12 @@ def test_a_shared_url_reopens_the_same_view(browser, open_page, dashboard_server
     pg.wait_for_selector("text=Providers here: Internal Medicine")
     providers = pg.inner_text("#providers-table")
     assert "Chen, Wei" in providers and "Garcia, Maria" not in providers
+    # the provider search's filters
+    pick(pg, "#provider-state", "N", "NY")
+    pg.wait_for_url("**pstate=NY**")
+    pick(pg, "#provider-type", "cardio", "Cardiology")
+    pg.wait_for_url("**ptype=**")
+    settle(pg)
     colorbar = pg.locator("#us-map .colorbar").text_content()
     shared = pg.url
     assert query(pg) == {
@@ -333,6 +339,8 @@ def test_a_shared_url_reopens_the_same_view(browser, open_page, dashboard_server
         "measure": "paid_amount",
         "rate": "per_clinician",
         "specialty": "INTERNAL MEDICINE",
+        "pstate": "NY",
+        "ptype": "CARDIOLOGY",
     }
     # a new browser context (nothing kept but the link) shows the same view
     other = open_page(shared[len(dashboard_server) :])
@@ -343,6 +351,9 @@ def test_a_shared_url_reopens_the_same_view(browser, open_page, dashboard_server
     assert other.locator("#us-map .colorbar").text_content() == colorbar
     assert "Medicare paid (Part B)" in other.inner_text("#measure")
     assert other.locator("#rate input[value=per_clinician]").is_checked()
+    assert other.inner_text("#provider-state") == "NY"
+    assert other.inner_text("#provider-type").startswith("Cardiology")
+    assert other.url == shared  # nothing of the link was lost on the way
     # California's paid per clinician is the map's value for CA
     z = other.evaluate(
         "() => { const d = document.querySelector('#us-map .js-plotly-plot').data[0];"
