@@ -153,9 +153,11 @@ def parse_fields(
         "mode": "PERMISSIVE",
         "columnNameOfCorruptRecord": "_malformed",
     }
-    lines.sparkSession.udf.registerJavaFunction(
-        SIMPLE_RECORD, "medidash.spark.SimpleRecord", ArrayType(StringType())
-    )
+    session = lines.sparkSession
+    if not session.catalog.functionExists(SIMPLE_RECORD):
+        session.udf.registerJavaFunction(
+            SIMPLE_RECORD, "medidash.spark.SimpleRecord", ArrayType(StringType())
+        )
     # a record of at most MAX_RECORD_CHARS bytes has at most as many characters: the count of
     # characters (a pass over the record) is only taken for the rare longer one
     fits = (F.octet_length("raw") <= MAX_RECORD_CHARS) | (F.length("raw") <= MAX_RECORD_CHARS)
