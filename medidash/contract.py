@@ -40,6 +40,35 @@ STALE_RUN = timedelta(hours=12)
 # the schemas every warehouse has (marts_build is dbt's, made and dropped by each build)
 SCHEMAS = (LANDING_SCHEMA, INCOMING_SCHEMA, MARTS_SCHEMA, OPS_SCHEMA)
 
+# contract section 2: the NPI of the PUF copyright row (filtered), the counts and amounts
+# checked as non-negative numbers with whether a blank is allowed (canonical names,
+# medidash.cms_layouts), and a dataset's reconciliation counts
+COPYRIGHT_NPI = "0000000001"
+CHECKED_NUMBERS = {
+    "part_b": [
+        ("tot_srvcs", False),
+        ("tot_bene_day_srvcs", True),
+        ("tot_benes", True),
+        ("avg_submitted_charge", True),
+        ("avg_allowed_amount", True),
+        ("avg_payment_amount", True),
+        ("avg_standardized_amount", True),
+    ],
+    "part_d": [
+        ("tot_clms", False),
+        ("tot_day_suply", False),
+        ("tot_drug_cst", False),
+        ("tot_benes", True),
+    ],
+}
+RECONCILIATION_KEYS = (
+    "input_rows",
+    "valid_rows",
+    "duplicate_rows",
+    "filtered_rows",
+    "quarantined_rows",
+)
+
 
 def safe_run_id(airflow_run_id: str) -> str:
     """A run id usable in paths and table names, derived from Airflow's run id: its lower-case

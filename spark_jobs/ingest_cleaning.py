@@ -11,11 +11,12 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType
 
+from medidash.contract import CHECKED_NUMBERS, COPYRIGHT_NPI
+
 # A longer record is garbage and is quarantined unparsed, so it never reaches the CSV parser
 # (which would hold it, and copies of it, in memory); the release reader cuts records there.
 from medidash.release.reader import MAX_RECORD_CHARS
 
-COPYRIGHT_NPI = "0000000001"
 SIMPLE_RECORD = "medidash_simple_record"  # the fast path's SQL function (parse_fields)
 RAW_RECORD_LIMIT = 10_000
 NUMBER = r"^[0-9]+(\.[0-9]+)?$|^\.[0-9]+$"
@@ -24,24 +25,6 @@ NUMBER = r"^[0-9]+(\.[0-9]+)?$|^\.[0-9]+$"
 MAX_VALUE_EXPONENT = 10
 MAX_EVENTS_EXPONENT = 9
 
-# counts and amounts: (canonical name, blank allowed)
-CHECKED_NUMBERS = {
-    "part_b": [
-        ("tot_srvcs", False),
-        ("tot_bene_day_srvcs", True),
-        ("tot_benes", True),
-        ("avg_submitted_charge", True),
-        ("avg_allowed_amount", True),
-        ("avg_payment_amount", True),
-        ("avg_standardized_amount", True),
-    ],
-    "part_d": [
-        ("tot_clms", False),
-        ("tot_day_suply", False),
-        ("tot_drug_cst", False),
-        ("tot_benes", True),
-    ],
-}
 # a control character (Unicode Cc) other than the line ends a quoted field may hold; tab is
 # one too, except in a tab-delimited file
 CONTROL = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f"
@@ -578,15 +561,6 @@ def status_counts(staged: DataFrame, repeated: DataFrame) -> dict[str, int]:
         status["valid"] -= extra
         status["duplicate"] = status.get("duplicate", 0) + extra
     return status
-
-
-RECONCILIATION_KEYS = (
-    "input_rows",
-    "valid_rows",
-    "duplicate_rows",
-    "filtered_rows",
-    "quarantined_rows",
-)
 
 
 def reconciliation(status_counts: dict[str, int]) -> dict[str, int]:

@@ -7,46 +7,35 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import threading
 import time
 from pathlib import Path
 
 import psutil
 
 from medidash import settings
+from medidash.benchmarks.sampling import Sampler
 
 # Part B rows both explode methods take (about 12 M events, on all cores): on much fewer, a
 # Spark job's fixed cost (~0.5 s), not the method, would be most of what is compared
 SAMPLE_ROWS = 300_000
 
 
-class PeakMemory:
+class PeakMemory(Sampler):
     """Samples the resident memory of this process and its children (the Spark JVM)."""
 
     def __init__(self, interval: float = 0.5):
-        self.interval, self.peak = interval, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        super().__init__(interval)
+        self.peak = 0
+        self._me = psutil.Process()
 
-    def _sample(self):
-        me = psutil.Process()
-        while not self._stop.is_set():
-            try:
-                total = me.memory_info().rss + sum(
-                    c.memory_info().rss for c in me.children(recursive=True)
-                )
-                self.peak = max(self.peak, total)
-            except psutil.Error:
-                pass
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> None:
+        try:
+            total = self._me.memory_info().rss + sum(
+                c.memory_info().rss for c in self._me.children(recursive=True)
+            )
+            self.peak = max(self.peak, total)
+        except psutil.Error:
+            pass
 
 
 def _folder_bytes(folder: Path) -> int:

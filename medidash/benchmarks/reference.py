@@ -29,32 +29,14 @@ import time
 import zipfile
 from pathlib import Path
 
+from medidash.contract import CHECKED_NUMBERS, COPYRIGHT_NPI, RECONCILIATION_KEYS
+
 THREADS = 2
 MEMORY_LIMIT = "4GB"
 # of what is counted: 0.01 % of a dataset's rows (1,000 of 10 M; below one row under 10,000)
 TOLERANCE = 1e-4
 YEAR = 2023
-COPYRIGHT_NPI = "0000000001"
-RECONCILIATION = ("input_rows", "valid_rows", "duplicate_rows", "filtered_rows", "quarantined_rows")
 NUMBER = r"[0-9]+(\.[0-9]+)?|\.[0-9]+"
-# (canonical name, blank allowed) of the counts and amounts the contract checks (section 2)
-CHECKED = {
-    "part_b": [
-        ("tot_srvcs", False),
-        ("tot_bene_day_srvcs", True),
-        ("tot_benes", True),
-        ("avg_submitted_charge", True),
-        ("avg_allowed_amount", True),
-        ("avg_payment_amount", True),
-        ("avg_standardized_amount", True),
-    ],
-    "part_d": [
-        ("tot_clms", False),
-        ("tot_day_suply", False),
-        ("tot_drug_cst", False),
-        ("tot_benes", True),
-    ],
-}
 PAYMENTS = {
     "submitted_charge": "avg_submitted_charge",
     "allowed_amount": "avg_allowed_amount",
@@ -109,7 +91,7 @@ def _status(dataset: str, field: dict[str, str], n_fields: int) -> str:
         f"c{n_fields - 1} is null or c{n_fields} is not null",
         f"not coalesce(regexp_full_match({value('npi')}, '[0-9]{{10}}'), false)",
     ]
-    for name, blank_ok in CHECKED.get(dataset, []):
+    for name, blank_ok in CHECKED_NUMBERS.get(dataset, []):
         if name in field:
             v = value(name)
             number = f"regexp_full_match({v}, '{NUMBER}') and try_cast({v} as double) <= 1e10"
@@ -235,7 +217,7 @@ def ingest(con, release: Path, workdir: Path) -> dict[str, dict]:
         )
         con.execute(f"drop table file{index}")
         (distinct,) = con.execute(f"select count(*) from valid{index}").fetchone()
-        entry = counts.setdefault(dataset, dict.fromkeys(RECONCILIATION, 0))
+        entry = counts.setdefault(dataset, dict.fromkeys(RECONCILIATION_KEYS, 0))
         entry["valid_rows"] += distinct
         entry["duplicate_rows"] += status.get("valid", 0) - distinct
         entry["filtered_rows"] += status.get("filtered", 0)
@@ -390,7 +372,7 @@ def disagreements(reference: dict, reconciliation: dict, landed: dict | None = N
     pairs = []  # (what, MediDash's, the reference's, the whole)
     for dataset, ours in sorted(reconciliation.items()):
         theirs = reference["counts"].get(dataset, {})
-        for key in RECONCILIATION:
+        for key in RECONCILIATION_KEYS:
             what = f"{dataset} {key.replace('_', ' ')}"
             pairs.append((what, ours.get(key, 0), theirs.get(key, 0), ours.get("input_rows", 0)))
         if "events_written" in ours:

@@ -21,7 +21,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import psutil
 
 from medidash import settings
+from medidash.benchmarks.sampling import Sampler
 
 YEAR = 2023
 INTERVAL = 0.5
@@ -61,15 +61,14 @@ def _spark_launcher(process: psutil.Process) -> bool:
     return any(Path(part).name in ("spark-submit", "spark-class") for part in process.cmdline())
 
 
-class ProcessSampler:
+class ProcessSampler(Sampler):
     """Samples (time, pid, kind, bytes) of the run's processes until stopped; `kind` is final
     but for the run's own process, which `peaks` splits between dbt and Airflow."""
 
     def __init__(self, run: psutil.Process, postmaster: psutil.Process | None):
+        super().__init__(INTERVAL)
         self.run, self.postmaster = run, postmaster
         self.samples: list[tuple[float, int, str, int]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _kinds(self) -> dict[psutil.Process, str]:
         kinds = {self.run: "run"}
@@ -98,27 +97,17 @@ class ProcessSampler:
                 kinds[child] = "postgresql"
         return kinds
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            now = time.time()
+    def sample(self) -> None:
+        now = time.time()
+        try:
+            kinds = self._kinds()
+        except psutil.Error:
+            kinds = {}
+        for process, kind in kinds.items():
             try:
-                kinds = self._kinds()
+                self.samples.append((now, process.pid, kind, _memory(process)))
             except psutil.Error:
-                kinds = {}
-            for process, kind in kinds.items():
-                try:
-                    self.samples.append((now, process.pid, kind, _memory(process)))
-                except psutil.Error:
-                    pass
-            self._stop.wait(INTERVAL)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+                pass
 
     def peaks(self, dbt_windows: list[tuple[float, float]]) -> dict:
         """Per kind: the peak of its processes' memory summed at one instant, its largest
