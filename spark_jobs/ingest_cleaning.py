@@ -505,11 +505,11 @@ def ccn(col: Column) -> Column:
 
 
 def number(col: Column, type_: str, *, checked: bool = False) -> Column:
-    """A count or amount, typed (NULL unless a non-negative number): a bigint keeps the integer
+    """A count or amount, typed, NULL unless a non-negative number: a bigint keeps the integer
     part (exactly, from the digits), a decimal is parsed at its own scale (one rounding, half
     up), a double directly. Classification has quarantined every value these types could not
-    hold (out of range); a `checked` value (CHECKED_NUMBERS) of a valid record is a number or
-    blank already, and is not matched again."""
+    hold (out of range). A `checked` value (a CHECKED_NUMBERS column) is not matched again:
+    where its record is valid it is a number or blank already, and only there is it kept."""
     value = F.trim(col)
     valid = value != "" if checked else value.rlike(NUMBER)
     if type_ == "bigint":
