@@ -49,6 +49,12 @@ def _text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _copy(con, query: str, target: Path, options: str = "format parquet") -> int:
+    """Writes the query's rows to `target` (Parquet); how many."""
+    (rows,) = con.execute(f"copy ({query}) to {_text(str(target))} ({options})").fetchone()
+    return rows
+
+
 def connect(workdir: Path):
     import duckdb
 
@@ -226,8 +232,7 @@ def ingest(con, release: Path, workdir: Path) -> dict[str, dict]:
         typed = ", ".join(_typed(name, type_, field) for name, type_ in CLEAN_COLUMNS[dataset])
         selects.setdefault(dataset, []).append(f"select {typed} from valid{index}")
     for dataset, parts in selects.items():
-        target = clean / f"{dataset}.parquet"
-        con.execute(f"copy ({' union all '.join(parts)}) to {_text(str(target))} (format parquet)")
+        _copy(con, " union all ".join(parts), clean / f"{dataset}.parquet")
     for index in range(len(headers)):
         con.execute(f"drop table valid{index}")
     return counts
@@ -281,11 +286,13 @@ def explode(con, workdir: Path, year: int = YEAR) -> dict[str, int]:
         if not source.exists():
             written[dataset] = 0
             continue
-        (written[dataset],) = con.execute(
-            f"copy (select {columns} from ({rows} from read_parquet({_text(str(source))})) r, "
-            f"range(r.n) as t(e)) to {_text(str(events / f'{kind}.parquet'))} "
-            f"(format parquet, compression zstd)"
-        ).fetchone()
+        written[dataset] = _copy(
+            con,
+            f"select {columns} from ({rows} from read_parquet({_text(str(source))})) r, "
+            "range(r.n) as t(e)",
+            events / f"{kind}.parquet",
+            "format parquet, compression zstd",
+        )
     return written
 
 
@@ -318,10 +325,11 @@ def aggregate(con, workdir: Path) -> dict[str, int]:
         if not source.exists():
             rows[table] = 0
             continue
-        (rows[table],) = con.execute(
-            f"copy (select {columns} from read_parquet({_text(str(source))}) group by all) "
-            f"to {_text(str(out / f'{table}.parquet'))} (format parquet)"
-        ).fetchone()
+        rows[table] = _copy(
+            con,
+            f"select {columns} from read_parquet({_text(str(source))}) group by all",
+            out / f"{table}.parquet",
+        )
     return rows
 
 
