@@ -7,12 +7,14 @@
 every process; `--database-url` exists for manual runs)
 
 The events are the source of truth: procedure and prescription totals are aggregated from the
-lake, not from the CMS rows. Every landing table is loaded with COPY into an unlogged
+lake, not from the CMS rows. Every landing table is loaded with COPY into an
 `incoming.<table>__<run>` table, from the executors in parallel (each partition streams its
-rows as CSV through its own connection); then one transaction replaces the data year in
-`landing`, and records the run's reconciliation and quarantine rows in `ops`. Readers see the
-previous year or the new one, never a part. Incoming tables are dropped after, and those of dead
-runs (whose advisory lock is free) at the next start; a live run's are never touched. Before
+rows as CSV through its own connection); then one transaction makes each incoming table the
+data year's partition of its landing table (a catalog change, not a copy), and records the
+run's reconciliation and quarantine rows in `ops`. Readers see the previous year or the new
+one, never a part. The previous year's partitions and the run's quarantine table are dropped,
+and the incoming tables of dead runs (whose advisory lock is free) at the next start; a live
+run's are never touched. Before
 it replaces its year in `landing` a run takes the marts lock (medidash/warehouse/marts_lock.py),
 waiting while a run of another year builds the marts.
 """
@@ -28,7 +30,12 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from medidash.warehouse import marts_lock
-from medidash.warehouse.schema import LANDING_TABLES, PROCEDURE_MONEY, ensure_schema
+from medidash.warehouse.schema import (
+    LANDING_TABLES,
+    PROCEDURE_MONEY,
+    ensure_schema,
+    year_partition,
+)
 from spark_jobs import event_lake, storage
 from spark_jobs.jobs import (
     main_guard,
@@ -319,6 +326,21 @@ def drop_dead_incoming(conn, own: str) -> None:
             )
 
 
+def create_incoming(conn, year: int, suffix: str, loaded_at: datetime) -> None:
+    """The run's empty incoming tables: one per landing table, and its quarantine's."""
+    for table in LANDING_TABLES:
+        # logged, and holding only its year: it becomes the year's landing partition as it is
+        conn.execute(
+            f"create table incoming.{table}__{suffix} (like landing.{table} "
+            f"including defaults, check (data_year = {int(year)}))"
+        )
+        conn.execute(
+            f"alter table incoming.{table}__{suffix} alter column loaded_at "
+            f"set default '{loaded_at.isoformat()}'"
+        )
+    conn.execute(f"create unlogged table incoming.quarantine__{suffix} (like ops.quarantine)")
+
+
 def load(spark: SparkSession, lake: str, year: int, run_id: str, url: str) -> dict[str, int]:
     import psycopg
 
@@ -329,27 +351,21 @@ def load(spark: SparkSession, lake: str, year: int, run_id: str, url: str) -> di
     with psycopg.connect(url, autocommit=True) as lease:
         lease.execute("select pg_advisory_lock(hashtext(%s), hashtext(%s))", _lease_key(suffix))
         drop_dead_incoming(lease, suffix)
-        for table in LANDING_TABLES:
-            lease.execute(
-                f"create unlogged table incoming.{table}__{suffix} "
-                f"(like landing.{table} including defaults)"
-            )
-            lease.execute(
-                f"alter table incoming.{table}__{suffix} alter column loaded_at "
-                f"set default '{loaded_at.isoformat()}'"
-            )
-        lease.execute(f"create unlogged table incoming.quarantine__{suffix} (like ops.quarantine)")
+        create_incoming(lease, year, suffix, loaded_at)
         try:
             counts = {}
             for table, frame in landing_frames(spark, lake, year).items():
                 columns = [c for c in LANDING_COLUMNS[table] if c != "loaded_at"]
                 counts[table] = stage(frame, url, f"{table}__{suffix}", columns)
+                lease.execute(f"analyze incoming.{table}__{suffix}")
             quarantine = spark.read.parquet(storage.join(run_folder(lake, run_id), "quarantine"))
             counts["quarantine"] = stage(
                 quarantine, url, f"quarantine__{suffix}", QUARANTINE_COLUMNS
             )
             marts_lock.acquire(url, run_id, year, say=lambda line: print(line, flush=True))
             replace_year(url, year, run_id, suffix, read_reconciliation(lake, run_id))
+            for table in LANDING_TABLES:  # the statistics of the whole table, every year's
+                lease.execute(f"analyze landing.{table}")
             return counts
         finally:
             try:
@@ -360,16 +376,27 @@ def load(spark: SparkSession, lake: str, year: int, run_id: str, url: str) -> di
 
 def replace_year(url: str, year: int, run_id: str, suffix: str, report: dict) -> None:
     """One transaction replaces the year's landing rows with the run's incoming ones, and
-    records the run's reconciliation and quarantine."""
+    records the run's reconciliation and quarantine.
+
+    The year's rows are not copied: each incoming table already holds the year alone (its
+    CHECK constraint says so, so PostgreSQL need not scan it to attach it), and becomes the
+    year's partition of its landing table in place of the previous one. What the transaction
+    writes is the catalog, whatever the size of the year."""
     import psycopg
 
     with psycopg.connect(url) as conn:
         for table in LANDING_TABLES:
-            columns = ", ".join(LANDING_COLUMNS[table])
+            partition = year_partition(table, year)
+            if conn.execute("select to_regclass(%s)", (f"landing.{partition}",)).fetchone()[0]:
+                conn.execute(f"alter table landing.{table} detach partition landing.{partition}")
+                conn.execute(f"drop table landing.{partition}")
+            # the year's rows in the default partition: an older warehouse's, or written by hand
             conn.execute(f"delete from landing.{table} where data_year = %s", (year,))
+            conn.execute(f"alter table incoming.{table}__{suffix} set schema landing")
+            conn.execute(f"alter table landing.{table}__{suffix} rename to {partition}")
             conn.execute(
-                f"insert into landing.{table} ({columns}) "
-                f"select {columns} from incoming.{table}__{suffix}"
+                f"alter table landing.{table} attach partition landing.{partition} "
+                f"for values in ({int(year)})"
             )
         conn.execute("delete from ops.reconciliation where run_id = %s", (run_id,))
         for dataset, entry in sorted(report.items()):

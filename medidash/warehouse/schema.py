@@ -105,21 +105,72 @@ def settle_marts(url: str) -> None:
             conn.execute(f"vacuum {MARTS_SCHEMA}.{mart}")
 
 
+SCHEMA_LOCK = "medidash schema"  # advisory lock: one ensure_schema at a time
+
+
+def year_partition(table: str, year: int) -> str:
+    """The name (in `landing`) of the partition holding one year of a landing table."""
+    return f"{table}_{year}"
+
+
+def default_partition(table: str) -> str:
+    """The partition of a landing table for the rows of no year's own partition: those of a
+    warehouse from before the partitions, and rows written by hand."""
+    return f"{table}_default"
+
+
+def _kind(conn, table: str) -> str | None:
+    """pg_class.relkind of `landing.<table>`: 'p' partitioned, 'r' plain, None missing."""
+    row = conn.execute(
+        "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = 'landing' and c.relname = %s",
+        (table,),
+    ).fetchone()
+    return row[0] if row else None
+
+
 def ensure_schema(url: str) -> None:
-    """Create the landing, incoming and ops schemas and tables if they are missing."""
+    """Create the landing, incoming and ops schemas and tables if they are missing.
+
+    Each landing table is partitioned by `data_year`, a partition per year, so that a run
+    publishes its year by attaching the table it loaded instead of copying it (step 3's
+    `replace_year`). A plain landing table of an older warehouse becomes the default partition
+    of its partitioned table, its rows kept."""
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        for schema in SCHEMAS:
-            conn.execute(f"create schema if not exists {schema}")
-        for table, columns in LANDING_TABLES.items():
-            conn.execute(f"create table if not exists landing.{table} ({columns})")
-            conn.execute(
-                f"create index if not exists {table}_year_idx on landing.{table} (data_year)"
-            )
-        # columns added after a table's first version: an existing database gains them
-        for column in PROCEDURE_MONEY:
-            conn.execute(
-                f"alter table landing.procedure_events add column if not exists {column} {MONEY}"
-            )
-        conn.execute(OPS_DDL)
+        conn.execute("select pg_advisory_lock(hashtext(%s))", (SCHEMA_LOCK,))
+        try:
+            for schema in SCHEMAS:
+                conn.execute(f"create schema if not exists {schema}")
+            for table, columns in LANDING_TABLES.items():
+                if _kind(conn, table) is None:
+                    conn.execute(
+                        f"create table landing.{table} ({columns}) partition by list (data_year)"
+                    )
+            # columns added after a table's first version: an existing database gains them
+            for column in PROCEDURE_MONEY:
+                conn.execute(
+                    f"alter table landing.procedure_events "
+                    f"add column if not exists {column} {MONEY}"
+                )
+            for table, columns in LANDING_TABLES.items():
+                default = default_partition(table)
+                if _kind(conn, table) == "r":
+                    with conn.transaction():
+                        conn.execute(f"alter table landing.{table} rename to {default}")
+                        conn.execute(
+                            f"create table landing.{table} ({columns}) "
+                            f"partition by list (data_year)"
+                        )
+                        conn.execute(
+                            f"alter table landing.{table} attach partition "
+                            f"landing.{default} default"
+                        )
+                conn.execute(
+                    f"create table if not exists landing.{default} "
+                    f"partition of landing.{table} default"
+                )
+            conn.execute(OPS_DDL)
+        finally:
+            conn.execute("select pg_advisory_unlock(hashtext(%s))", (SCHEMA_LOCK,))
