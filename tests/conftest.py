@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -35,6 +36,53 @@ def pytest_runtest_setup(item):
     deadline = os.environ.get("MEDIDASH_TEST_DEADLINE")
     if deadline and time.time() > float(deadline):
         pytest.skip("CI time budget spent (MEDIDASH_TEST_DEADLINE): not run")
+
+
+# Disk: a fixture's folders under pytest's base folder (tmp_path_factory.mktemp) are removed
+# as soon as the fixture is torn down, if no test failed meanwhile; the folders of a failure are
+# kept for its diagnosis. Without this the whole suite's releases, lakes and databases stay on
+# disk until the session ends (and pytest keeps the last three sessions'): CI's `make test`
+# and then its slow tier filled a machine's disk. Tests' own tmp_path folders follow
+# `tmp_path_retention_policy = "failed"` (pyproject.toml).
+_failures = 0
+_made: dict[int, tuple[int, list[Path]]] = {}  # id(fixturedef) → (failures at setup, folders)
+_setting_up: list[list[Path]] = []
+
+
+def _folders(request) -> set[Path]:
+    base = request.config._tmp_path_factory.getbasetemp()
+    return {path for path in base.iterdir() if not path.is_symlink()}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    before = _folders(request)
+    _setting_up.append([])
+    try:
+        return (yield)
+    finally:
+        nested = _setting_up.pop()
+        made = sorted(_folders(request) - before - set(nested))
+        if _setting_up:
+            _setting_up[-1].extend(made)
+        if made:
+            _made[id(fixturedef)] = (_failures, made)
+
+
+def pytest_fixture_post_finalizer(fixturedef, request):
+    failures, made = _made.pop(id(fixturedef), (None, []))
+    if failures == _failures:
+        for folder in made:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    global _failures
+    report = yield
+    if report.failed:
+        _failures += 1
+    return report
 
 
 # The order the modules run in, so that CI's time budget (MEDIDASH_TEST_DEADLINE) skips the
