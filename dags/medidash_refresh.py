@@ -288,7 +288,9 @@ def medidash_refresh():
         # parsing this file never runs dbt; without it cosmos falls back to `dbt ls`.
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST if MANIFEST.exists() else LoadMode.DBT_LS,
-            test_behavior=TestBehavior.AFTER_EACH,
+            # one task per model, `dbt build` of the model and then its own tests: one dbt
+            # invocation where a run task and a test task took two
+            test_behavior=TestBehavior.BUILD,
             # tests across models (relationships, the cross-layer singular tests) run once
             # all their models are built, not with the first of them
             should_detach_multiple_parents_tests=True,

@@ -49,19 +49,25 @@ def project(tmp_path_factory, warehouse) -> Path:
     tests.mkdir()
     (tests / "no_negative_counts.sql").write_text("select -1 as event_count union all select -2")
     (tests / "reads_a_missing_table.sql").write_text("select * from no_schema.no_such_table")
+    # a model and its own test, as the DAG's build tasks run them (cosmos TestBehavior.BUILD)
+    (root / "models").mkdir()
+    (root / "models" / "counts.sql").write_text("select -3 as event_count")
+    (tests / "counts_not_negative.sql").write_text(
+        "select * from {{ ref('counts') }} where event_count < 0"
+    )
     return root
 
 
-def dbt_test(project: Path, select: str, password: str, monkeypatch) -> None:
+def dbt_test(project: Path, select: str, password: str, monkeypatch, command="test") -> None:
     from dbt.cli.main import dbtRunner
 
     monkeypatch.setenv("FAILURES_PG_PASSWORD", password)
     monkeypatch.setenv("DO_NOT_TRACK", "1")
     result = dbtRunner().invoke(
-        ["test", "--select", select, "--project-dir", str(project), "--profiles-dir",
+        [command, "--select", select, "--project-dir", str(project), "--profiles-dir",
          str(project), "--target-path", str(project / "target"), "--quiet"]
     )  # fmt: skip
-    assert not result.success  # both tests end badly, one failing, one erroring
+    assert not result.success  # every test here ends badly, failing or erroring
 
 
 def test_a_failed_dbt_test_fails_the_task_at_once_naming_the_test(project, warehouse, monkeypatch):
@@ -75,6 +81,20 @@ def test_a_failed_dbt_test_fails_the_task_at_once_naming_the_test(project, wareh
     message = str(raised.value)
     assert message.startswith("dbt test failures.no_negative_counts"), message
     assert "2 failing rows" in message, message
+
+
+def test_a_model_whose_test_fails_in_its_build_fails_the_task_at_once(
+    project, warehouse, monkeypatch
+):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    dbt_test(project, "counts", warehouse.owner_password, monkeypatch, command="build")
+    with pytest.raises(AirflowFailException) as raised:
+        fail_on_failed_tests(str(project), context={})
+    assert failure_kind(raised.value) == BAD_INPUT
+    message = str(raised.value)
+    assert message.startswith("dbt test failures.counts_not_negative"), message
+    assert "1 failing rows" in message, message
 
 
 def test_an_erroring_dbt_test_is_left_to_retry(project, warehouse, monkeypatch):

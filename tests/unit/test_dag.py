@@ -14,6 +14,8 @@ import pytest
 from medidash import settings
 from medidash.contract import MARTS
 
+BUILD = "_model_build"  # cosmos TestBehavior.BUILD: a model's task, dbt.<model>_model_build
+
 PARSE_CHECK = textwrap.dedent(
     """
     import hashlib, json, os, socket, sys
@@ -183,10 +185,13 @@ def test_task_graph(parsed):
     for step in ("spark_ingest", "spark_explode", "spark_aggregate_load"):
         assert tasks[step]["type"] == "MedidashSparkSubmitOperator"
     dbt_tasks = sorted(t for t in tasks if t.startswith("dbt."))
-    # every dbt model is a run task; tests follow each model that has any
-    models = {t.split(".")[1].removesuffix("_run") for t in dbt_tasks}
+    # every dbt model is one build task: the model, then its own tests, in one dbt invocation
+    builds = [t for t in dbt_tasks if t.endswith(BUILD)]
+    models = {t.split(".")[1].removesuffix(BUILD) for t in builds}
     assert set(MARTS) <= models
-    assert "dbt.procedure_counts.test" in tasks
+    assert "int_provider_facts" in models and "stg_landing__procedure_events" in models
+    # the rest are the tests across models (below): no separate run or test task per model
+    assert all(t.endswith("_test") for t in set(dbt_tasks) - set(builds)), dbt_tasks
     roots = [
         t for t in dbt_tasks if not any(t in v for k, v in down.items() if k.startswith("dbt."))
     ]

@@ -36,7 +36,9 @@ def test_the_swap_and_the_docs_are_cosmos_operators_on_the_models_profile(dag):
     # the callback is a dotted name, resolved only when the task runs: it must name a function
     module, _, name = docs.callback.rpartition(".")
     assert callable(getattr(importlib.import_module(module), name)), docs.callback
-    models = [t for t in dag.tasks if t.task_id.endswith("_run") and t.task_id.startswith("dbt.")]
+    models = [
+        t for t in dag.tasks if t.task_id.endswith("_model_build") and t.task_id.startswith("dbt.")
+    ]
     assert models and all(isinstance(t, DbtLocalBaseOperator) for t in models)
     for operator in (swap, docs):
         mapping, model_mapping = (
