@@ -2,8 +2,7 @@
 exactly the image's docker/<image>/requirements.txt plus the package copy its Dockerfile
 makes, then the image's own command (issue 17 item 2).
 
-uv builds each virtualenv from its cache (filled by `make install`): ~1 s for the dashboard,
-~25 s for the Spark image, ~45 s for Airflow's.
+uv builds each virtualenv from its cache (filled by `make install`, read offline), in seconds.
 """
 
 from __future__ import annotations
@@ -35,7 +34,13 @@ def build_env(tmp: Path, image: str, copies: list[str], editable: bool = False) 
         [str(UV), "venv", "-q", "--python", sys.executable, str(venv)], check=True, env=env
     )
     requirements = ROOT / "docker" / image / "requirements.txt"
-    subprocess.run([str(UV), "pip", "install", "-q", "-r", str(requirements)], check=True, env=env)
+    install = [str(UV), "pip", "install", "-q", "-r", str(requirements)]
+    # the pins are requirements.lock's, so `make install` has cached them: offline, uv takes
+    # them from its cache as they are; online it revalidates pyspark's sdist and builds it
+    # again each time (1.4 GB more cache per image, which filled CI's disk). What the cache
+    # lacks comes from the registry.
+    if subprocess.run([*install, "--offline"], env=env, capture_output=True).returncode != 0:
+        subprocess.run(install, check=True, env=env)
     if copies:
         opt = tmp / "opt"
         opt.mkdir()
