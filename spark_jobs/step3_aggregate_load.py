@@ -12,9 +12,9 @@ lake, not from the CMS rows. Every landing table is loaded with COPY into an
 rows as CSV through its own connection); then one transaction makes each incoming table the
 data year's partition of its landing table (a catalog change, not a copy), and records the
 run's reconciliation and quarantine rows in `ops`. Readers see the previous year or the new
-one, never a part. The previous year's partitions and the run's quarantine table are dropped,
-and the incoming tables of dead runs (whose advisory lock is free) at the next start; a live
-run's are never touched. Before
+one, never a part. The partitions the year had before are dropped in that transaction, the
+run's incoming quarantine table after it, and the incoming tables of dead runs (whose advisory
+lock is free) at the next start; a live run's are never touched. Before
 it replaces its year in `landing` a run takes the marts lock (medidash/warehouse/marts_lock.py),
 waiting while a run of another year builds the marts.
 """
