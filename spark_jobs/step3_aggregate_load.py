@@ -357,14 +357,15 @@ def load(spark: SparkSession, lake: str, year: int, run_id: str, url: str) -> di
             for table, frame in landing_frames(spark, lake, year).items():
                 columns = [c for c in LANDING_COLUMNS[table] if c != "loaded_at"]
                 counts[table] = stage(frame, url, f"{table}__{suffix}", columns)
-                lease.execute(f"analyze incoming.{table}__{suffix}")
             quarantine = spark.read.parquet(storage.join(run_folder(lake, run_id), "quarantine"))
             counts["quarantine"] = stage(
                 quarantine, url, f"quarantine__{suffix}", QUARANTINE_COLUMNS
             )
             marts_lock.acquire(url, run_id, year, say=lambda line: print(line, flush=True))
             replace_year(url, year, run_id, suffix, read_reconciliation(lake, run_id))
-            for table in LANDING_TABLES:  # the statistics of the whole table, every year's
+            # the whole table's statistics; ANALYZE of a partitioned table also analyzes each
+            # partition, the new year's among them
+            for table in LANDING_TABLES:
                 lease.execute(f"analyze landing.{table}")
             return counts
         finally:

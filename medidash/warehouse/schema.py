@@ -119,7 +119,7 @@ def default_partition(table: str) -> str:
     return f"{table}_default"
 
 
-def _kind(conn, table: str) -> str | None:
+def landing_kind(conn, table: str) -> str | None:
     """pg_class.relkind of `landing.<table>`: 'p' partitioned, 'r' plain, None missing."""
     row = conn.execute(
         "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace "
@@ -127,6 +127,11 @@ def _kind(conn, table: str) -> str | None:
         (table,),
     ).fetchone()
     return row[0] if row else None
+
+
+def partitioned(table: str, columns: str) -> str:
+    """The DDL of a landing table: partitioned by year, its partitions attached separately."""
+    return f"create table landing.{table} ({columns}) partition by list (data_year)"
 
 
 def ensure_schema(url: str) -> None:
@@ -144,10 +149,8 @@ def ensure_schema(url: str) -> None:
             for schema in SCHEMAS:
                 conn.execute(f"create schema if not exists {schema}")
             for table, columns in LANDING_TABLES.items():
-                if _kind(conn, table) is None:
-                    conn.execute(
-                        f"create table landing.{table} ({columns}) partition by list (data_year)"
-                    )
+                if landing_kind(conn, table) is None:
+                    conn.execute(partitioned(table, columns))
             # columns added after a table's first version: an existing database gains them
             for column in PROCEDURE_MONEY:
                 conn.execute(
@@ -156,13 +159,10 @@ def ensure_schema(url: str) -> None:
                 )
             for table, columns in LANDING_TABLES.items():
                 default = default_partition(table)
-                if _kind(conn, table) == "r":
+                if landing_kind(conn, table) == "r":
                     with conn.transaction():
                         conn.execute(f"alter table landing.{table} rename to {default}")
-                        conn.execute(
-                            f"create table landing.{table} ({columns}) "
-                            f"partition by list (data_year)"
-                        )
+                        conn.execute(partitioned(table, columns))
                         conn.execute(
                             f"alter table landing.{table} attach partition "
                             f"landing.{default} default"

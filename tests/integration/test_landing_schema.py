@@ -16,6 +16,7 @@ from medidash.warehouse.schema import (
     PROCEDURE_MONEY,
     default_partition,
     ensure_schema,
+    landing_kind,
     year_partition,
 )
 from spark_jobs.step3_aggregate_load import create_incoming, replace_year
@@ -62,17 +63,11 @@ def _upgrade(url: str) -> None:
             f"select event_count, {', '.join(PROCEDURE_MONEY)} from landing.procedure_events"
         ).fetchall()
         assert kept == [(3, None, None, None, None)]
-        assert _kind(conn, "procedure_events") == "p"
+        assert landing_kind(conn, "procedure_events") == "p"
         # the old rows are the default partition's, not a year's
         assert conn.execute(
             f"select count(*) from landing.{default_partition('procedure_events')}"
         ).fetchone() == (1,)
-
-
-def _kind(conn, table: str) -> str:
-    return conn.execute(
-        "select relkind from pg_class where oid = %s::regclass", (f"landing.{table}",)
-    ).fetchone()[0]
 
 
 @pytest.fixture(scope="module")
