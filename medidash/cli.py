@@ -91,6 +91,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     from medidash.bench import BENCHES  # settings only: no Spark, Airflow or Dash
+    from medidash.settings import DatabaseURLOption, env_name
 
     parser = argparse.ArgumentParser(prog="medidash", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
@@ -125,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--year", type=int, required=True, help="data year of the release")
     run.add_argument(
         "--database-url",
+        action=DatabaseURLOption,
+        env=env_name("database_url"),
         help="warehouse URL (default: MEDIDASH_DATABASE_URL, else the embedded server)",
     )
     run.add_argument("--lake", help="event lake folder (default: MEDIDASH_LAKE, else HOME/lake)")
@@ -139,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the dashboard")
     serve.add_argument(
         "--database-url",
+        action=DatabaseURLOption,
+        env=env_name("dashboard_database_url"),
         help="read-only warehouse URL (default: MEDIDASH_DASHBOARD_DATABASE_URL, else embedded)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")

@@ -309,11 +309,44 @@ DEPLOYMENT = {
 }
 
 
+def env_name(field: str) -> str:
+    """The environment variable of a `Settings` field: `database_url` → MEDIDASH_DATABASE_URL."""
+    return PREFIX + field.upper()
+
+
+def url_holds_password(url: str) -> bool:
+    """Whether a libpq URL or key/value string carries a password."""
+    import re
+    from urllib.parse import parse_qs, urlsplit
+
+    if "://" in url:
+        parts = urlsplit(url)
+        return parts.password is not None or "password" in parse_qs(parts.query)
+    return re.search(r"(^|\s)password\s*=", url) is not None
+
+
+class DatabaseURLOption(argparse.Action):
+    """A `--database-url` option that refuses a password: every user of the machine can read a
+    command line (`ps`), and a task log prints it. The password belongs in the environment
+    variable named by `env`, whose value never reaches argv."""
+
+    def __init__(self, option_strings, dest, env: str, **kw):
+        self.env = env
+        super().__init__(option_strings, dest, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if url_holds_password(values):
+            parser.error(
+                f"{option_string} holds a password, which any process list shows: "
+                f"set {self.env} to the URL instead"
+            )
+        setattr(namespace, self.dest, values)
+
+
 def variables() -> dict[str, str]:
     """Every variable `.env.example` documents → the section it is in."""
     found = {
-        PREFIX + name.upper(): f.json_schema_extra["section"]
-        for name, f in Settings.model_fields.items()
+        env_name(name): f.json_schema_extra["section"] for name, f in Settings.model_fields.items()
     }
     for section, entries in DEPLOYMENT.items():
         found.update({e.name: section for e in entries})

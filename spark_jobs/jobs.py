@@ -37,10 +37,12 @@ def parser(description: str, *, database: bool = False, release: bool = False):
     if release:
         p.add_argument("--input", required=True, help="local folder holding the release")
     if database:
-        # the DAG sets the environment variable; the option is for a person's or a test's
-        # own runs, where a command line holding a password is their choice
+        # the DAG sets the environment variable; the option is for a person's own runs, and
+        # refuses a URL holding a password
         p.add_argument(
             "--database-url",
+            action=settings.DatabaseURLOption,
+            env=DATABASE_URL_ENV,
             default=settings.current().database_url,
             help=f"the warehouse's URL (default: ${DATABASE_URL_ENV}, the better place for it)",
         )

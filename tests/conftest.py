@@ -200,15 +200,18 @@ def dashboard_server(marts_db, tmp_path_factory):
             "-m",
             "medidash.cli",
             "serve",
-            "--database-url",
-            marts_db.dashboard_url,
             "--port",
             str(port),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        env={**os.environ, "MEDIDASH_DASHBOARD_WORKERS": "1", "MEDIDASH_API_RATE_LIMIT": "50/100"},
+        env={
+            **os.environ,
+            "MEDIDASH_DASHBOARD_DATABASE_URL": marts_db.dashboard_url,
+            "MEDIDASH_DASHBOARD_WORKERS": "1",
+            "MEDIDASH_API_RATE_LIMIT": "50/100",
+        },
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

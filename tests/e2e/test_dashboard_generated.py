@@ -64,15 +64,17 @@ def generated(tmp_path_factory):
                 "-m",
                 "medidash.cli",
                 "serve",
-                "--database-url",
-                wh.dashboard_url,
                 "--port",
                 str(port),
             ],  # fmt: skip
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "MEDIDASH_DASHBOARD_WORKERS": "1"},
+            env={
+                **os.environ,
+                "MEDIDASH_DASHBOARD_DATABASE_URL": wh.dashboard_url,
+                "MEDIDASH_DASHBOARD_WORKERS": "1",
+            },
         )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60

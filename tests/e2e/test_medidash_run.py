@@ -49,6 +49,11 @@ def release(tmp_path_factory) -> tuple[Path, dict]:
     return out, manifest
 
 
+def warehouse_env(url: str) -> dict[str, str]:
+    """How a test hands `medidash run` its warehouse: a URL with a password never goes in argv."""
+    return {"MEDIDASH_DATABASE_URL": url}
+
+
 def medidash_run(home: Path, *args: str, env: dict | None = None) -> tuple[int, str, float]:
     code, stdout, stderr, seconds = medidash_run_streams(home, *args, env=env)
     return code, stdout + stderr, seconds
@@ -151,7 +156,8 @@ def first_run(home, release, warehouse, tmp_path_factory):
     lake = tmp_path_factory.mktemp("lake")
     code, stdout, stderr, seconds = medidash_run_streams(
         home, "--input", str(folder), "--year", str(YEAR),
-        "--database-url", warehouse.url, "--lake", str(lake), "--spark-master", "local[2]",
+        "--lake", str(lake), "--spark-master", "local[2]",
+        env=warehouse_env(warehouse.url),
     )  # fmt: skip
     assert code == 0, (stdout + stderr)[-6000:]
     return {
@@ -200,7 +206,8 @@ def test_the_same_release_again_skips_without_force(first_run, home, release, wa
 
     code, output, seconds = medidash_run(
         home, "--input", str(folder), "--year", str(YEAR),
-        "--database-url", warehouse.url, "--lake", str(first_run["lake"]),
+        "--lake", str(first_run["lake"]),
+        env=warehouse_env(warehouse.url),
     )  # fmt: skip
 
     assert code == 0, output[-4000:]
@@ -216,8 +223,9 @@ def test_forcing_the_same_release_leaves_the_marts_identical(first_run, home, re
 
     code, output, _ = medidash_run(
         home, "--input", str(folder), "--year", str(YEAR), "--force",
-        "--database-url", warehouse.url, "--lake", str(first_run["lake"]),
+        "--lake", str(first_run["lake"]),
         "--spark-master", "local[2]",
+        env=warehouse_env(warehouse.url),
     )  # fmt: skip
 
     assert code == 0, output[-6000:]
@@ -243,9 +251,12 @@ def test_the_same_release_from_s3_gives_the_same_marts(
 
     code, output, _ = medidash_run(
         home, "--input", f"s3://{bucket}/cms/{YEAR}", "--year", str(YEAR),
-        "--database-url", warehouse.url, "--lake", str(first_run["lake"]),
+        "--lake", str(first_run["lake"]),
         "--spark-master", "local[2]",
-        env={f"AIRFLOW_CONN_{S3_CONN_ID.upper()}": seaweed.connection_json()},
+        env={
+            **warehouse_env(warehouse.url),
+            f"AIRFLOW_CONN_{S3_CONN_ID.upper()}": seaweed.connection_json(),
+        },
     )  # fmt: skip
 
     assert code == 0, output[-6000:]
@@ -271,7 +282,8 @@ def test_a_broken_header_fails_fast_with_the_layout_error(home, release, warehou
 
     code, stdout, stderr, _ = medidash_run_streams(
         home, "--input", str(broken), "--year", str(YEAR - 1),
-        "--database-url", warehouse.url, "--lake", str(tmp_path / "lake"),
+        "--lake", str(tmp_path / "lake"),
+        env=warehouse_env(warehouse.url),
     )  # fmt: skip
 
     assert code != 0

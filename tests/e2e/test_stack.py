@@ -81,6 +81,22 @@ def test_up_runs_the_dag_on_the_cluster_and_down_leaves_nothing(stack, stack_rel
     with urllib.request.urlopen(urls["dashboard"] + "/healthz", timeout=10) as response:
         assert response.status == 200
 
+    # no password in any of the stack's command lines, which every user of the machine can read
+    server = EmbeddedServer(home / "pg").warehouse()
+    secrets = {
+        "owner": server.owner_password,
+        "dashboard": server.dashboard_password,
+        "airflow admin": stack["password"],
+    }
+    exposed = []
+    for process in stack_processes(home):
+        try:
+            cmdline = " ".join(process.cmdline())
+        except psutil.NoSuchProcess:
+            continue
+        exposed += [(process.pid, name) for name, secret in secrets.items() if secret in cmdline]
+    assert exposed == [], exposed
+
     # down stops everything up started, and nothing else of this home survives
     pids = list(state["processes"].values())
     down = medidash(home, "down", timeout=300)

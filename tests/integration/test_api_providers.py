@@ -442,11 +442,16 @@ def _serve(url: str, log_path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     log = open(log_path, "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "medidash.cli", "serve", "--database-url", url, "--port", str(port)],
+        [sys.executable, "-m", "medidash.cli", "serve", "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        env={**os.environ, "MEDIDASH_DASHBOARD_WORKERS": "1", "MEDIDASH_API_RATE_LIMIT": "500/500"},
+        env={
+            **os.environ,
+            "MEDIDASH_DASHBOARD_DATABASE_URL": url,
+            "MEDIDASH_DASHBOARD_WORKERS": "1",
+            "MEDIDASH_API_RATE_LIMIT": "500/500",
+        },
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

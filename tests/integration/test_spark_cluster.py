@@ -193,13 +193,17 @@ def _failure(stderr: str) -> str:
     return "\n".join(own)[-6000:]
 
 
-def spark_submit(master: str, code: Path, step: str, args: list[str], cwd: Path):
+def spark_submit(
+    master: str, code: Path, step: str, args: list[str], cwd: Path, url: str | None = None
+):
     env = {
         key: value
         for key, value in os.environ.items()
         if key not in ("PYTHONPATH", "PYSPARK_SUBMIT_ARGS", "SPARK_MASTER")
     }
     env.update(spark_env())
+    if url:
+        env["MEDIDASH_DATABASE_URL"] = url  # as the DAG passes it: never in argv
     command = [
         str(BIN / "spark-submit"),
         "--master", master,
@@ -230,12 +234,12 @@ def cluster_run(cluster, release, code_zip, warehouse, tmp_path_factory, shared)
     arguments = {
         "step1_ingest": ["--input", str(folder), *common],
         "step2_explode": common,
-        "step3_aggregate_load": [*common, "--database-url", warehouse.url],
+        "step3_aggregate_load": common,
     }
     timings = {}
     for step in STEPS:
         started = time.perf_counter()
-        result = spark_submit(master, code_zip, step, arguments[step], elsewhere)
+        result = spark_submit(master, code_zip, step, arguments[step], elsewhere, warehouse.url)
         timings[step] = time.perf_counter() - started
         assert result.returncode == 0, f"{step}:\n{_failure(result.stderr)}"
     print(f"\nspark-submit on the standalone cluster: {timings}")
@@ -321,11 +325,12 @@ def medidash_run(release: Path, lake: Path, home: Path, url: str, *spark: str) -
         "MEDIDASH_HOME": str(home),
         "MEDIDASH_SPARK_DRIVER_MEMORY": "1g",
         "SPARK_LOCAL_IP": "127.0.0.1",
+        "MEDIDASH_DATABASE_URL": url,
     }
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "medidash.cli", "run", "--input", str(release),
-         "--year", str(YEAR), "--database-url", url, "--lake", str(lake), *spark, "--force"],
+         "--year", str(YEAR), "--lake", str(lake), *spark, "--force"],
         cwd=home.parent, env=env, capture_output=True, text=True, timeout=1500,
     )  # fmt: skip
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]

@@ -50,7 +50,7 @@ def generate(out: Path, year: int, scale: float, seed: int = 7) -> Path:
     return out
 
 
-def step_command(step: int, *, release: Path, year: int, lake: Path, run_id: str, url: str):
+def step_command(step: int, *, release: Path, year: int, lake: Path, run_id: str):
     args = [
         sys.executable,
         "-m",
@@ -64,29 +64,32 @@ def step_command(step: int, *, release: Path, year: int, lake: Path, run_id: str
     ]
     if step == 1:
         args += ["--input", str(release)]
-    if step == 3:
-        args += ["--database-url", url]
     return args
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYSPARK_SUBMIT_ARGS": "--master local[2] pyspark-shell"}
+def _env(url: str) -> dict[str, str]:
+    """The step's environment; the warehouse URL, password and all, goes here, not in argv."""
+    return {
+        **os.environ,
+        "PYSPARK_SUBMIT_ARGS": "--master local[2] pyspark-shell",
+        "MEDIDASH_DATABASE_URL": url,
+    }
 
 
-def run_step(step: int, **kw) -> subprocess.CompletedProcess:
-    result = subprocess.run(step_command(step, **kw), capture_output=True, text=True, env=_env())
+def run_step(step: int, *, url: str, **kw) -> subprocess.CompletedProcess:
+    result = subprocess.run(step_command(step, **kw), capture_output=True, text=True, env=_env(url))
     if result.returncode != 0:
         raise AssertionError(f"step {step} failed:\n{result.stderr[-4000:]}")
     return result
 
 
-def start_step(step: int, **kw) -> subprocess.Popen:
+def start_step(step: int, *, url: str, **kw) -> subprocess.Popen:
     return subprocess.Popen(
         step_command(step, **kw),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(),
+        env=_env(url),
         start_new_session=True,
     )
 

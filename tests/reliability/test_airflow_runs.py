@@ -22,7 +22,7 @@ import pytest
 from medidash.errors import EXIT_REFUSED
 from medidash.settings import PROJECT_ROOT
 from medidash.warehouse import EmbeddedServer
-from tests.e2e.test_medidash_run import SMALL, medidash_run
+from tests.e2e.test_medidash_run import SMALL, medidash_run, warehouse_env
 from tests.reliability import harness as h
 
 YEAR = 2021
@@ -74,18 +74,19 @@ def env(tmp_path_factory):
     release = h.generate(root / "release", YEAR, scale=0.0005, seed=5)
     lake = root / "lake"
     homes = {name: root / f"home-{name}" for name in ("a", "b")}
-    args = ("--input", str(release), "--year", str(YEAR), "--database-url", wh.url,
+    args = ("--input", str(release), "--year", str(YEAR),
             "--lake", str(lake), "--spark-master", "local[2]")  # fmt: skip
-    code, output, _ = medidash_run(homes["a"], *args)
+    warehouse = warehouse_env(wh.url)
+    code, output, _ = medidash_run(homes["a"], *args, env=warehouse)
     assert code == 0, output[-6000:]
     # home b: the same release again is skipped, but its Airflow database is ready, so the two
     # concurrent runs below start on equal terms
-    code, output, _ = medidash_run(homes["b"], *args)
+    code, output, _ = medidash_run(homes["b"], *args, env=warehouse)
     assert code == 0, output[-6000:]
     clean = {"marts": h.marts_snapshot(wh.url), "landing": h.landing_snapshot(wh.url)}
     assert all(n > 0 for n, _ in clean["marts"].values()), clean["marts"]
     yield {"server": server, "url": wh.url, "homes": homes, "args": args,
-           "lake": lake, "clean": clean}  # fmt: skip
+           "warehouse": warehouse, "lake": lake, "clean": clean}  # fmt: skip
     server.stop()
 
 
@@ -94,7 +95,9 @@ def test_a_task_failing_its_first_attempt_is_retried_and_the_result_is_exact(env
     events = env["lake"] / "events" / "prescriptions" / f"data_year={YEAR}"
     before = events.stat().st_ino
     runs_before = successful_runs(url)
-    proc, log = start_run(home, {"MEDIDASH_RETRY_DELAY_SECONDS": "20"}, *env["args"], "--force")
+    proc, log = start_run(
+        home, {**env["warehouse"], "MEDIDASH_RETRY_DELAY_SECONDS": "20"}, *env["args"], "--force"
+    )
     try:
         # explode commits the year's new release; the load starts right after: stop the db
         committed = h.wait_for(
@@ -126,12 +129,12 @@ def test_a_task_failing_its_first_attempt_is_retried_and_the_result_is_exact(env
 def test_two_runs_of_the_same_year_at_once_one_is_refused(env):
     homes, url = env["homes"], env["url"]
     runs_before = successful_runs(url)
-    first, first_log = start_run(homes["a"], {}, *env["args"], "--force")
-    second, second_log = start_run(homes["b"], {}, *env["args"], "--force")
+    first, first_log = start_run(homes["a"], env["warehouse"], *env["args"], "--force")
+    second, second_log = start_run(homes["b"], env["warehouse"], *env["args"], "--force")
     try:
         time.sleep(2)
         # the same home again: its lock refuses at once
-        third, third_log = start_run(homes["a"], {}, *env["args"], "--force")
+        third, third_log = start_run(homes["a"], env["warehouse"], *env["args"], "--force")
         assert third.wait(timeout=120) == EXIT_REFUSED, third_log.read_text()[-3000:]
         assert "in progress here" in third_log.read_text()
         codes = (first.wait(timeout=900), second.wait(timeout=900))

@@ -21,7 +21,7 @@ from medidash.warehouse import EmbeddedServer, marts_lock
 from medidash.warehouse.schema import ensure_schema
 from spark_jobs.jobs import clean_leftovers
 from spark_jobs.step3_aggregate_load import drop_dead_incoming
-from tests.e2e.test_medidash_run import medidash_run
+from tests.e2e.test_medidash_run import medidash_run, warehouse_env
 from tests.reliability import harness as h
 from tests.reliability.test_airflow_runs import start_run
 from tests.reliability.test_refresh_consistency import CONSISTENCY_SQL
@@ -51,10 +51,11 @@ def env(tmp_path_factory):
         runs = {}
         for index, year in enumerate(YEARS):
             release = h.generate(root / f"release-{year}", year, scale=0.0005, seed=20 + index)
-            args = ("--input", str(release), "--year", str(year), "--database-url", wh.url,
+            args = ("--input", str(release), "--year", str(year),
                     "--lake", str(lake), "--spark-master", "local[1]")  # fmt: skip
             home = root / f"home-{year}"
-            code, output, _ = medidash_run(home, *args)  # alone: the reference of its year
+            # alone: the reference of its year
+            code, output, _ = medidash_run(home, *args, env=warehouse_env(wh.url))
             assert code == 0, output[-6000:]
             runs[year] = (home, args)
         alone = {year: year_marts(wh.url, year) for year in YEARS}
@@ -87,7 +88,8 @@ def test_two_years_at_once_both_succeed_unmixed(env):
     try:
         for round_ in range(ROUNDS):
             procs = {
-                year: start_run(home, {}, *args, "--force") for year, (home, args) in runs.items()
+                year: start_run(home, warehouse_env(wh.url), *args, "--force")
+                for year, (home, args) in runs.items()
             }
             try:
                 codes = {year: proc.wait(timeout=1500) for year, (proc, _) in procs.items()}

@@ -81,3 +81,50 @@ def test_every_command_makes_a_typed_call():
             if parameter.annotation is inspect.Parameter.empty:
                 untyped.append(f"{module}.{name}({parameter.name})")
     assert not untyped, untyped
+
+
+SECRET = "s3cr3t-Pa55"
+WITH_PASSWORD = [
+    f"postgresql://medidash_owner:{SECRET}@db.example:5432/medidash",
+    f"postgres://u:{SECRET}@h/d?sslmode=require",
+    f"postgresql://u@h/d?password={SECRET}",
+    f"host=h dbname=d password={SECRET}",
+]
+
+
+def test_a_database_url_holding_a_password_is_refused_on_every_command_line(capsys):
+    from spark_jobs.jobs import parser as job_parser
+
+    commands = {
+        "run": (build_parser(), ["run", "--input", "x", "--year", "2023"]),
+        "serve": (build_parser(), ["serve"]),
+        "step 3": (
+            job_parser("step 3", database=True),
+            ["--year", "2023", "--lake", "l", "--run-id", "r"],
+        ),
+    }
+    for name, (parser, args) in commands.items():
+        for url in WITH_PASSWORD:
+            try:
+                parser.parse_args([*args, "--database-url", url])
+            except SystemExit as stop:
+                assert stop.code == 2, (name, url)
+            else:
+                raise AssertionError(f"{name} took a password on its command line: {url}")
+            error = capsys.readouterr().err
+            assert "holds a password" in error and SECRET not in error, (name, error)
+            assert "MEDIDASH_" in error and "_DATABASE_URL" in error, error
+        # without a password (peer or trust authentication, a service file) the URL is taken
+        parsed = parser.parse_args([*args, "--database-url", "postgresql://u@h:5432/d"])
+        assert parsed.database_url == "postgresql://u@h:5432/d", name
+
+
+def test_the_environment_variable_may_hold_the_password(monkeypatch):
+    from spark_jobs.jobs import parser as job_parser
+
+    url = WITH_PASSWORD[0]
+    monkeypatch.setenv("MEDIDASH_DATABASE_URL", url)
+    parsed = job_parser("step 3", database=True).parse_args(
+        ["--year", "2023", "--lake", "l", "--run-id", "r"]
+    )
+    assert parsed.database_url == url

@@ -26,13 +26,13 @@ def start(launcher: Launcher, ports: dict[str, int], postgres: Postgres) -> Dash
             "-m",
             "medidash.cli",
             "serve",
-            "--database-url",
-            postgres.dashboard_url,
             "--port",
             str(ports["dashboard"]),
         ],
         {
             **os.environ,
+            # the read-only role's password: in the environment, never in a process list
+            "MEDIDASH_DASHBOARD_DATABASE_URL": postgres.dashboard_url,
             "MEDIDASH_DASHBOARD_WORKERS": str(settings.current().given_or("dashboard_workers", 1)),
         },
     )
