@@ -83,7 +83,7 @@ def test_every_command_makes_a_typed_call():
     assert not untyped, untyped
 
 
-SECRET = "s3cr3t-Pa55"
+SECRET = "s3cr3t-Pa55"  # pragma: allowlist secret (a made-up one)
 WITH_PASSWORD = [
     f"postgresql://medidash_owner:{SECRET}@db.example:5432/medidash",
     f"postgres://u:{SECRET}@h/d?sslmode=require",
