@@ -26,6 +26,7 @@ from medidash.warehouse import EmbeddedServer
 from tests.e2e.test_dashboard_pages import (
     _new_page,
     browser,
+    click_to,
     column,
     map_paid_per_clinician,
     pctile_text,
@@ -195,8 +196,11 @@ def test_a_code_opened_from_a_provider_then_a_provider_from_the_code(open_page, 
     ).fetchone()[0]
     pg = open_page(f"/?npi={npi}&year=2023")
     title(pg, name)
-    pg.click(f"#provider-procedures-table td[data-dash-column=hcpcs_code] >> text={code}")
-    pg.wait_for_url(f"**hcpcs={code}**")
+    click_to(
+        pg,
+        f"#provider-procedures-table td[data-dash-column=hcpcs_code] >> text={code}",
+        f"**hcpcs={code}**",
+    )
     title(pg, f"HCPCS {code}")
     events, paid, allowed = marts.execute(
         "select event_count, paid_amount, allowed_amount from marts.procedure_counts "
@@ -216,8 +220,9 @@ def test_a_code_opened_from_a_provider_then_a_provider_from_the_code(open_page, 
     ).fetchone()
     pg.wait_for_selector("#code-providers-table td[data-dash-column=npi]")
     assert column(pg, "code-providers", "npi")[0] == other
-    pg.click(f"#code-providers-table td[data-dash-column=npi] >> text={other}")
-    pg.wait_for_url(f"**npi={other}**")
+    click_to(
+        pg, f"#code-providers-table td[data-dash-column=npi] >> text={other}", f"**npi={other}**"
+    )
     assert title(pg, other_name or "–").startswith(other_name or "–")
     assert pg.inner_text("#summary-paid strong") == f"${other_paid:,.0f}"
 
@@ -271,8 +276,7 @@ def test_a_shared_url_reopens_the_same_view(open_page, generated):
     sort_until(pg, "providers", "-npi")
     settle(pg)
     if pg.locator("#providers-table button.next-page:not([disabled])").count():
-        pg.click("#providers-table button.next-page")
-        pg.wait_for_url("**providers.page=2**")
+        click_to(pg, "#providers-table button.next-page", "**providers.page=2**")
         settle(pg)
     shown = column(pg, "providers", "npi")
     listed = [

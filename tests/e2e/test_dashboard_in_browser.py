@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.test_dashboard_pages import settle, shot
+from tests.e2e.test_dashboard_pages import click_to, settle, shot
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -58,8 +58,7 @@ def test_landing_page_and_state_click(page, dashboard_server, artifacts_dir):
         }"""
     )
     x, y = page.evaluate("window.__ca")
-    page.mouse.click(x, y)
-    page.wait_for_url("**state=CA**")
+    click_to(page, lambda: page.mouse.click(x, y), "**state=CA**")
     assert page.inner_text("#detail-title").startswith("State CA")
     assert summary(page) == {
         "clinicians": "2",
@@ -80,8 +79,7 @@ def test_zip_box_and_csv_download(page, dashboard_server, artifacts_dir, tmp_pat
     page.fill("#zip-input", "10001")
     page.press("#zip-input", "Enter")  # the box commits its value on Enter (debounced input)
     settle(page)
-    page.click("#zip-button")
-    page.wait_for_url("**zip=10001**")
+    click_to(page, "#zip-button", "**zip=10001**")
     assert summary(page) == {
         "clinicians": "2",
         "events": "23",

@@ -114,6 +114,26 @@ def settle(pg) -> None:
             return
 
 
+def click_to(pg, target, url: str, tries: int = 3) -> None:
+    """Click `target` (a selector, a locator or a function that clicks) until the page's URL
+    matches the glob `url`, as a person clicks again when a click on a busy page did nothing.
+    A click that was taken changes the URL, so nothing is clicked twice by mistake."""
+    for _ in range(tries):
+        before = pg.url
+        if callable(target):
+            target()
+        else:
+            (pg.locator(target) if isinstance(target, str) else target).click()
+        try:
+            pg.wait_for_url(url, timeout=10000)
+            return
+        except playwright.TimeoutError:
+            settle(pg)
+            if pg.url != before:
+                break
+    pg.wait_for_url(url, timeout=1000)  # the error names the URL it waited for
+
+
 def open_menu(pg, dropdown: str) -> None:
     """Open a dropdown's menu (a click while another menu closes only closes that one)."""
     for _ in range(3):
@@ -143,8 +163,7 @@ def map_paid_per_clinician(pg) -> None:
     pick(pg, "#measure", "paid", "Medicare paid (Part B)")
     pg.wait_for_url("**measure=paid_amount**")
     settle(pg)
-    pg.click("#rate label:has-text('Per clinician')")
-    pg.wait_for_url("**rate=per_clinician**")
+    click_to(pg, "#rate label:has-text('Per clinician')", "**rate=per_clinician**")
     settle(pg)
 
 
@@ -207,8 +226,9 @@ def test_provider_search_and_peer_position(open_page, marts, artifacts_dir):
 def test_open_code_from_a_table_then_its_provider(open_page, marts, artifacts_dir):
     pg = open_page("/?state=CA&year=2023")
     pg.wait_for_selector("#procedures-table")
-    pg.click("#procedures-table td[data-dash-column=hcpcs_code] >> text=99213")
-    pg.wait_for_url("**hcpcs=99213**")
+    click_to(
+        pg, "#procedures-table td[data-dash-column=hcpcs_code] >> text=99213", "**hcpcs=99213**"
+    )
     assert query(pg)["year"] == "2023"
     title(pg, "HCPCS 99213: Office visit 15")
     events, paid, allowed = marts.execute(
@@ -226,8 +246,11 @@ def test_open_code_from_a_table_then_its_provider(open_page, marts, artifacts_di
     states = pg.inner_text("#code-states-table")
     assert "CA\t52\t$5,200\t$4,160\t26.0\t63.4 %" in states
     shot(pg, "code", artifacts_dir)
-    pg.click("#code-providers-table td[data-dash-column=npi] >> text=2222222222")
-    pg.wait_for_url("**npi=2222222222**")
+    click_to(
+        pg,
+        "#code-providers-table td[data-dash-column=npi] >> text=2222222222",
+        "**npi=2222222222**",
+    )
     assert title(pg, "Chen") == "Chen, Wei"
 
 
@@ -320,8 +343,11 @@ def test_a_shared_url_reopens_the_same_view(browser, open_page, dashboard_server
     pg.wait_for_selector("#specialty-treemap .treemap")
     map_paid_per_clinician(pg)
     # a specialty of the treemap filters the page's provider list
-    pg.locator("#specialty-treemap .slice", has_text="INTERNAL MEDICINE").first.click()
-    pg.wait_for_url("**specialty=INTERNAL+MEDICINE**")
+    click_to(
+        pg,
+        pg.locator("#specialty-treemap .slice", has_text="INTERNAL MEDICINE").first,
+        "**specialty=INTERNAL+MEDICINE**",
+    )
     pg.wait_for_selector("text=Providers here: Internal Medicine")
     providers = pg.inner_text("#providers-table")
     assert "Chen, Wei" in providers and "Garcia, Maria" not in providers
@@ -461,38 +487,23 @@ def column(pg, table: str, key: str) -> list[str]:
     return pg.locator(f"#{table}-table td[data-dash-column={key}]").all_inner_texts()
 
 
-def sort_table(pg, table: str, key: str) -> None:
-    """Click a column's sort arrow (once: ascending, twice: descending)."""
-    pg.click(f"#{table}-table th[data-dash-column={key}] .column-header--sort")
-
-
-def sort_until(pg, table: str, wanted: str, tries: int = 3) -> None:
-    """Click a column's sort arrow until the URL holds `<table>.sort=<wanted>` (`npi`, `-npi`),
-    as a person clicks again when a click on a busy page did nothing. A click that was taken
-    changes the URL's sort, so it is never clicked twice by mistake."""
+def sort_until(pg, table: str, wanted: str) -> None:
+    """Click a column's sort arrow until the URL holds `<table>.sort=<wanted>` (`npi`, `-npi`)."""
     key = wanted.lstrip("-")
-    for _ in range(tries):
-        before = query(pg).get(f"{table}.sort")
-        sort_table(pg, table, key)
-        try:
-            pg.wait_for_url(f"**{table}.sort={wanted}**", timeout=10000)
-            return
-        except playwright.TimeoutError:
-            settle(pg)
-            if query(pg).get(f"{table}.sort") != before:
-                break
-    assert query(pg).get(f"{table}.sort") == wanted, pg.url
+    click_to(
+        pg,
+        f"#{table}-table th[data-dash-column={key}] .column-header--sort",
+        f"**{table}.sort={wanted}**",
+    )
 
 
 def test_a_shared_url_keeps_each_tables_sort_and_page(open_page, long_zip, dashboard_server):
     pg = open_page(f"/?zip={long_zip}&year=2023")
     pg.wait_for_selector("#procedures-table td[data-dash-column=hcpcs_code]")
     # the table holds the top 100 of 120 codes by events (Z0120 … Z0021); paid is 1.25 × i
-    sort_table(pg, "procedures", "paid_amount")
-    pg.wait_for_url("**procedures.sort=paid_amount**")
+    sort_until(pg, "procedures", "paid_amount")
     settle(pg)
-    pg.click("#procedures-table button.next-page")
-    pg.wait_for_url("**procedures.page=2**")
+    click_to(pg, "#procedures-table button.next-page", "**procedures.page=2**")
     settle(pg)
     shown = column(pg, "procedures", "hcpcs_code")
     assert shown == [f"Z{i:04d}" for i in range(36, 51)]
@@ -504,8 +515,7 @@ def test_a_shared_url_keeps_each_tables_sort_and_page(open_page, long_zip, dashb
         "procedures.page": "2",
     }
     # descending, in the same table: the sort's direction is in the link too
-    sort_table(pg, "procedures", "paid_amount")
-    pg.wait_for_url("**procedures.sort=-paid_amount**")
+    sort_until(pg, "procedures", "-paid_amount")
     settle(pg)
     descending = column(pg, "procedures", "hcpcs_code")
     # a new browser context (nothing kept but the link) shows the same rows in the same order
@@ -592,15 +602,13 @@ def test_back_and_forward_set_every_control_from_the_url(open_page, marts):
     pg.wait_for_url("**measure=paid_amount**")
     steps.append(pg.url)
     settle(pg)
-    pg.click("#rate label:has-text('Per clinician')")
-    pg.wait_for_url("**rate=per_clinician**")
+    click_to(pg, "#rate label:has-text('Per clinician')", "**rate=per_clinician**")
     steps.append(pg.url)
     pick(pg, "#provider-state", "N", "NY")
     pg.wait_for_url("**pstate=NY**")
     steps.append(pg.url)
     settle(pg)
-    sort_table(pg, "procedures", "hcpcs_code")
-    pg.wait_for_url("**procedures.sort=hcpcs_code**")
+    sort_until(pg, "procedures", "hcpcs_code")
     steps.append(pg.url)
     pick(pg, "#year", "2022", "2022")
     pg.wait_for_url("**year=2022**")
