@@ -124,7 +124,7 @@ def run(scale: float = 0.1, generator_scale: float = 1.0, only: list[str] | None
         from medidash.warehouse import resolve_database_url
 
         url = resolve_database_url(None)
-        os.environ["MEDIDASH_DATABASE_URL"] = url
+        os.environ[settings.env_name("database_url")] = url
         if "pipeline" in only:
             from medidash.benchmarks import pipeline
 

@@ -21,7 +21,7 @@ from spark_jobs import storage
 RECONCILIATION = "reconciliation.json"
 # The warehouse URL reaches a job through this environment variable only: a command line is
 # visible in every process list and in the task log.
-DATABASE_URL_ENV = "MEDIDASH_DATABASE_URL"
+DATABASE_URL_ENV = settings.env_name("database_url")
 # What a job prints before its one-line error when it fails for any reason but bad input.
 JOB_FAILED_PREFIX = "MEDIDASH JOB FAILED: "
 # On an object store (no locks) a run's lease is the age of its lease object: a run is taken

@@ -339,5 +339,5 @@ def database_url(role: str = "owner", home: Path | None = None) -> str:
 def resolve_database_url(explicit: str | None = None, role: str = "owner") -> str:
     """`--database-url`, else the environment (MEDIDASH_DATABASE_URL for the owner,
     MEDIDASH_DASHBOARD_DATABASE_URL for the dashboard), else the embedded server."""
-    variable = "MEDIDASH_DATABASE_URL" if role == "owner" else "MEDIDASH_DASHBOARD_DATABASE_URL"
+    variable = settings.env_name("database_url" if role == "owner" else "dashboard_database_url")
     return explicit or os.environ.get(variable) or database_url(role)

@@ -32,8 +32,10 @@ def start(launcher: Launcher, ports: dict[str, int], postgres: Postgres) -> Dash
         {
             **os.environ,
             # the read-only role's password: in the environment, never in a process list
-            "MEDIDASH_DASHBOARD_DATABASE_URL": postgres.dashboard_url,
-            "MEDIDASH_DASHBOARD_WORKERS": str(settings.current().given_or("dashboard_workers", 1)),
+            settings.env_name("dashboard_database_url"): postgres.dashboard_url,
+            settings.env_name("dashboard_workers"): str(
+                settings.current().given_or("dashboard_workers", 1)
+            ),
         },
     )
     return Dashboard(f"http://127.0.0.1:{ports['dashboard']}")
