@@ -217,7 +217,10 @@ class EmbeddedServer:
                 f"-c listen_addresses=127.0.0.1 -c port={state['port']} "
                 f"-c unix_socket_directories={self.socket_dir} "
                 "-c max_connections=200 -c shared_buffers=256MB -c fsync=on "
-                "-c max_wal_size=4GB -c work_mem=64MB -c maintenance_work_mem=512MB"
+                "-c max_wal_size=4GB -c work_mem=64MB -c maintenance_work_mem=512MB "
+                # no standby reads this server's WAL: a table created and filled in one
+                # transaction (each dbt table model) is written once, not also to the WAL
+                "-c wal_level=minimal -c max_wal_senders=0"
             )
             self._run(
                 [

@@ -74,3 +74,25 @@ def test_db_command_line(tmp_path):
     finally:
         assert db("stop").returncode == 0
     assert db("status").stdout.startswith("stopped")
+
+
+def test_a_table_built_in_one_transaction_is_not_written_to_the_wal(warehouse):
+    """A dbt table model is built by one CREATE TABLE AS in one transaction: the embedded
+    server writes its rows to the table only (wal_level=minimal), and they are there to read."""
+    with psycopg.connect(warehouse.url) as conn:
+        before = conn.execute("select pg_current_wal_insert_lsn()").fetchone()[0]
+        conn.execute(
+            "create table marts.wal_probe as "
+            "select i, repeat('x', 40) as t from generate_series(1, 200000) i"
+        )
+        conn.commit()
+        size, written = conn.execute(
+            "select pg_total_relation_size('marts.wal_probe'), "
+            "pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)",
+            (before,),
+        ).fetchone()
+        assert conn.execute("select count(*) from marts.wal_probe").fetchone() == (200000,)
+        conn.execute("drop table marts.wal_probe")
+        conn.commit()
+    assert size > 10 * 2**20
+    assert written < 2**20, f"{written} bytes of WAL for a {size}-byte table"
